@@ -1,0 +1,54 @@
+"""Input and label preprocessing: whitening by QR (003 Appendix C, Assumption 2) and one-hot labels."""
+from __future__ import annotations
+
+import torch
+
+from hessverify._validation import as_tensor_2d, check_positive_float, check_positive_int
+
+
+def whiten(X: torch.Tensor, sigma_x: float = 1.0) -> torch.Tensor:
+    """003 Appendix C: ``X = sqrt(n) * sigma_x * Q`` with ``Q`` from the (thin) QR of ``X``.
+
+    ``X`` has shape ``(n, d0)`` with ``n >= d0`` and full column rank; the result satisfies
+    003 Assumption 2, ``X.T @ X / n == sigma_x**2 * I`` (our ``X`` is the paper's ``X^T``).
+    The returned inputs span the same column space as ``X``; the rows are not the original samples.
+    """
+    X = as_tensor_2d("X", X)
+    sigma_x = check_positive_float("sigma_x", sigma_x)
+    n, d0 = X.shape
+    if n < d0:
+        raise ValueError(
+            f"whiten needs at least as many samples as features (n >= d0, 003 Assumption 2); "
+            f"X has n={n} < d0={d0}. Use more samples or fewer features"
+        )
+    q, r = torch.linalg.qr(X)
+    diag = torch.diagonal(r).abs()
+    tol = diag.max() * max(n, d0) * torch.finfo(X.dtype).eps
+    if bool((diag <= tol).any()):
+        rank = int((diag > tol).sum())
+        raise ValueError(
+            f"X has numerical column rank {rank} < d0={d0}, so it cannot be whitened; remove constant or "
+            "collinear columns first (hessverify.data.drop_constant_columns)"
+        )
+    return (n**0.5) * sigma_x * q
+
+
+def drop_constant_columns(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(X[:, keep], keep)``: the columns of ``X`` that vary across samples (e.g. never-lit pixels removed)."""
+    X = as_tensor_2d("X", X)
+    keep = (X.max(dim=0).values > X.min(dim=0).values).nonzero().flatten()
+    return X[:, keep], keep
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """One-hot targets ``(n, num_classes)`` from integer labels in ``[0, num_classes)``."""
+    num_classes = check_positive_int("num_classes", num_classes)
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.is_floating_point():
+        raise TypeError("labels must be a 1-D integer tensor of class indices")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}); found range [{int(labels.min())}, {int(labels.max())}]. "
+            "Raise num_classes or relabel"
+        )
+    return torch.nn.functional.one_hot(labels.long(), num_classes).to(dtype)

@@ -1,0 +1,60 @@
+"""Real labelled image data that installs offline.
+
+The default is scikit-learn's copy of the UCI optical digits (1,797 8x8 images, 10 classes), which ships
+inside the scikit-learn wheel. MNIST, Fashion-MNIST and CIFAR-10 load from local files when present.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from hessverify.data.loaders import DataFilesMissingError, load_cifar10, load_mnist_idx
+
+REAL_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+_DEFAULT_DIRS = {
+    "fashion_mnist": ["/usr/share/datasets/fashion-mnist"],
+    "mnist": [],
+    "cifar10": [],
+}
+
+
+def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """UCI digits from scikit-learn: ``(X (1797, 64) float64 in [0, 1], labels (1797,))``.
+
+    Three pixels are constant over the data set: drop them (``drop_constant_columns``) before whitening.
+    """
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    X, y = _sk_load_digits(return_X_y=True)
+    return torch.from_numpy(X / 16.0), torch.from_numpy(y).long()
+
+
+def _data_dir(name: str, root: str | Path | None) -> Path:
+    if root is not None:
+        return Path(root)
+    env = os.environ.get(f"HESSVERIFY_{name.upper()}_DIR")
+    if env:
+        return Path(env)
+    for d in _DEFAULT_DIRS[name]:
+        if Path(d).is_dir():
+            return Path(d)
+    raise DataFilesMissingError(
+        f"no directory for {name!r}: pass root=..., or set HESSVERIFY_{name.upper()}_DIR to the folder with its "
+        "files. Nothing is downloaded at run time; the offline default is load_real_dataset('digits')"
+    )
+
+
+def load_real_dataset(
+    name: str = "digits", root: str | Path | None = None, train: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(X (n, d) float64, labels (n,))`` for one of ``REAL_DATASETS``; ``root`` for the file-based ones."""
+    if name not in REAL_DATASETS:
+        raise ValueError(f"name={name!r} is not a known data set; choose one of {', '.join(map(repr, REAL_DATASETS))}")
+    if name == "digits":
+        return load_digits()
+    directory = _data_dir(name, root)
+    if name == "cifar10":
+        return load_cifar10(directory, train=train)
+    return load_mnist_idx(directory, train=train)

@@ -1,0 +1,34 @@
+"""Synthetic data: Gaussian inputs, targets from a random teacher, random labels."""
+from __future__ import annotations
+
+import torch
+
+from hessverify._validation import check_positive_int
+
+
+def gaussian_inputs(
+    n: int, d0: int, generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """``(n, d0)`` inputs with i.i.d. N(0, 1) entries."""
+    n = check_positive_int("n", n)
+    d0 = check_positive_int("d0", d0)
+    return torch.randn(n, d0, generator=generator, dtype=dtype)
+
+
+def teacher_targets(X: torch.Tensor, d_out: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Regression targets ``X @ T.T`` from a random linear teacher ``T`` (N(0, 1/d0) entries)."""
+    d_out = check_positive_int("d_out", d_out)
+    T = torch.randn(d_out, X.shape[1], generator=generator, dtype=X.dtype) / X.shape[1] ** 0.5
+    return X @ T.T
+
+
+def teacher_labels(X: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Class labels ``argmax(X @ T.T)`` from a random linear teacher."""
+    return teacher_targets(X, check_positive_int("num_classes", num_classes, minimum=2), generator).argmax(1)
+
+
+def random_labels(n: int, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` labels drawn uniformly from ``num_classes`` classes."""
+    n = check_positive_int("n", n)
+    num_classes = check_positive_int("num_classes", num_classes, minimum=2)
+    return torch.randint(num_classes, (n,), generator=generator)

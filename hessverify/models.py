@@ -1,0 +1,167 @@
+"""Network builders and initialisations (003 §2 eq 1, Appendix C).
+
+Weights follow PyTorch's convention: layer l maps R^{d_{l-1}} -> R^{d_l}, so ``W_l`` has shape
+``(d_l, d_{l-1})`` and the network computes ``f(x) = W_L ... W_1 x`` (003 eq 1) row-wise on ``X``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from hessverify._validation import check_positive_int_sequence, check_finite
+
+Activation = Literal["tanh", "relu", "sigmoid"]
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+
+
+def linear_network(
+    widths: Sequence[int],
+    activation: Activation | None = None,
+    bias: bool = False,
+    weights: Sequence[torch.Tensor] | None = None,
+    *,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> nn.Sequential:
+    """Eq (1) of 003: ``Linear(d0,d1), [act], ..., Linear(d_{L-1}, d_L)`` with no activation at the end.
+
+    ``weights`` (a list of L tensors of shape ``(d_l, d_{l-1})``) replaces the default Kaiming-uniform
+    initialisation. Biases, when asked for, start at PyTorch's default.
+    """
+    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    if activation is not None and activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is not supported; use None (linear), "
+            + ", ".join(repr(a) for a in _ACTIVATIONS)
+        )
+    layers: list[nn.Module] = []
+    for l, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:])):
+        if l > 0 and activation is not None:
+            layers.append(_ACTIVATIONS[activation]())
+        layers.append(nn.Linear(d_in, d_out, bias=bias, dtype=dtype, device=device))
+    model = nn.Sequential(*layers)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def linear_layers(model: nn.Module) -> list[nn.Linear]:
+    """The ``nn.Linear`` layers of ``model`` in order."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def get_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Detached copies of the weight matrices ``[W_1, ..., W_L]``."""
+    return [layer.weight.detach().clone() for layer in linear_layers(model)]
+
+
+def load_weights(model: nn.Module, weights: Sequence[torch.Tensor]) -> nn.Module:
+    """Copy ``weights`` (one per ``nn.Linear``, shape ``(d_l, d_{l-1})``) into ``model`` in place."""
+    layers = linear_layers(model)
+    weights = list(weights)
+    if len(weights) != len(layers):
+        raise ValueError(
+            f"weights has {len(weights)} matrices but the model has {len(layers)} Linear layers; "
+            "pass one weight matrix per layer"
+        )
+    for l, (layer, w) in enumerate(zip(layers, weights), start=1):
+        w = torch.as_tensor(w)
+        if tuple(w.shape) != tuple(layer.weight.shape):
+            raise ValueError(
+                f"weights[{l - 1}] (W_{l}) has shape {tuple(w.shape)} but layer {l} needs "
+                f"{tuple(layer.weight.shape)} = (d_{l}, d_{l - 1})"
+            )
+        check_finite(f"weights[{l - 1}]", w)
+        with torch.no_grad():
+            layer.weight.copy_(w.to(layer.weight))
+    return model
+
+
+def _haar_orthonormal(rows: int, cols: int, generator: torch.Generator | None, dtype) -> torch.Tensor:
+    """A ``rows x cols`` matrix with orthonormal columns: QR of a standard normal matrix, signs fixed."""
+    g = torch.randn(rows, cols, generator=generator, dtype=dtype)
+    q, r = torch.linalg.qr(g)
+    d = torch.diagonal(r)
+    return q * torch.where(d < 0, -1.0, 1.0).to(dtype)
+
+
+def balanced_weights(
+    widths: Sequence[int],
+    singular_values: Sequence[float] | torch.Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    dtype: torch.dtype = torch.float64,
+) -> list[torch.Tensor]:
+    """Strongly balanced weights (003 Assumption 3) by the procedure of 003 Appendix C.
+
+    With ``k = min(widths)`` and ``S = diag(singular_values)``: sample ``V_1`` (``d_0 x k``, orthonormal
+    columns), then for each layer sample ``U_l`` (``d_l x k``), set ``W_l = U_l S V_l^T`` and
+    ``V_{l+1} = U_l``. Hence ``W_l W_l^T = U_l S^2 U_l^T = W_{l+1}^T W_{l+1}``.
+
+    The appendix as printed says step 1 samples the *right* singular vectors of ``W_l``; that would
+    overwrite ``V_l = U_{l-1}`` and break balance, so step 1 here samples the *left* ones, ``U_l``.
+    """
+    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    k = min(widths)
+    s = torch.as_tensor(singular_values, dtype=dtype).reshape(-1)
+    if s.numel() != k:
+        raise ValueError(
+            f"singular_values has {s.numel()} entries but min(widths) = {k}; pass exactly min(widths) values"
+        )
+    check_finite("singular_values", s)
+    if bool((s < 0).any()):
+        raise ValueError("singular_values must be non-negative; pass their absolute values")
+    v = _haar_orthonormal(widths[0], k, generator, dtype)
+    weights = []
+    for d_out in widths[1:]:
+        u = _haar_orthonormal(d_out, k, generator, dtype)
+        weights.append(u @ torch.diag(s) @ v.T)
+        v = u
+    return weights
+
+
+def kaiming_uniform_weights(
+    widths: Sequence[int], generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64
+) -> list[torch.Tensor]:
+    """PyTorch's default ``nn.Linear`` init, U(-1/sqrt(d_in), 1/sqrt(d_in)) (kaiming_uniform_, a=sqrt(5))."""
+    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    out = []
+    for d_in, d_out in zip(widths[:-1], widths[1:]):
+        bound = 1.0 / d_in**0.5
+        out.append((torch.rand(d_out, d_in, generator=generator, dtype=dtype) * 2 - 1) * bound)
+    return out
+
+
+def unbalanced_weights(
+    widths: Sequence[int],
+    singular_values: Sequence[float] | torch.Tensor,
+    scales: Sequence[float] | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    dtype: torch.dtype = torch.float64,
+) -> list[torch.Tensor]:
+    """Deliberately unbalanced weights: ``W_l = c_l U_l S V_l^T`` with *independent* ``V_l`` per layer.
+
+    Every layer has singular values ``c_l * singular_values`` but the singular bases of consecutive
+    layers are unrelated, so ``W_l W_l^T != W_{l+1}^T W_{l+1}``. ``scales`` defaults to ``2^{l - (L+1)/2}``
+    (geometric, product one), so the end-to-end scale matches a balanced network with the same values.
+    """
+    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    depth = len(widths) - 1
+    k = min(widths)
+    s = torch.as_tensor(singular_values, dtype=dtype).reshape(-1)
+    if s.numel() != k:
+        raise ValueError(f"singular_values has {s.numel()} entries; pass exactly min(widths) = {k}")
+    if scales is None:
+        scales = [2.0 ** (l - (depth + 1) / 2) for l in range(1, depth + 1)]
+    if len(scales) != depth:
+        raise ValueError(f"scales has {len(scales)} entries; pass one per layer ({depth})")
+    out = []
+    for c, d_in, d_out in zip(scales, widths[:-1], widths[1:]):
+        u = _haar_orthonormal(d_out, k, generator, dtype)
+        v = _haar_orthonormal(d_in, k, generator, dtype)
+        out.append(c * u @ torch.diag(s) @ v.T)
+    return out

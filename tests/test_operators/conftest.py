@@ -1,0 +1,23 @@
+import pytest
+import torch
+
+from hessverify.models import linear_network
+
+
+@pytest.fixture(params=[0, 1])
+def tanh_problem(request):
+    """A random tanh network with biases, inputs, MSE targets and class labels."""
+    g = torch.Generator().manual_seed(request.param)
+    widths = [(3, 5, 4, 3), (4, 6, 2)][request.param]
+    torch.manual_seed(request.param)
+    model = linear_network(widths, activation="tanh", bias=True)
+    n = 9
+    X = torch.randn(n, widths[0], generator=g, dtype=torch.float64)
+    Y = torch.randn(n, widths[-1], generator=g, dtype=torch.float64)
+    labels = torch.randint(widths[-1], (n,), generator=g)
+    return model, X, Y, labels
+
+
+def targets(problem, loss):
+    model, X, Y, labels = problem
+    return Y if loss == "mse" else labels
