@@ -1,0 +1,154 @@
+"""Any symmetric operator as one interface: ``shape``, ``dtype``, ``device`` and a counted ``matmat``.
+
+Accepted: a dense square torch tensor or numpy array, a ``scipy.sparse.linalg.LinearOperator`` (or scipy
+sparse matrix), a ``hessverify.operators`` object, or anything with ``.shape`` and ``.matvec``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+import torch
+
+
+class SymmetricOperator:
+    """Wraps an operator; ``num_matvecs`` counts columns multiplied since creation."""
+
+    def __init__(self, op, *, check_symmetry: bool = True, seed: int | None = None):
+        self.num_matvecs = 0
+        self._dense: torch.Tensor | None = None
+        if isinstance(op, SymmetricOperator):
+            self.__dict__.update(op.__dict__)
+            self.num_matvecs = 0
+            return
+        if isinstance(op, np.ndarray) or sp.issparse(op):
+            op = torch.as_tensor(op.toarray() if sp.issparse(op) else op)
+        if isinstance(op, torch.Tensor):
+            self._init_dense(op)
+        elif isinstance(op, sla.LinearOperator):
+            self._init_scipy(op)
+        elif hasattr(op, "shape") and hasattr(op, "matvec"):
+            self._init_generic(op)
+        else:
+            raise TypeError(
+                f"op must be a square tensor/array, a scipy LinearOperator, or have .shape and .matvec; "
+                f"got {type(op).__name__}"
+            )
+        if check_symmetry and self._dense is None:
+            self._probe_symmetry(seed)
+
+    # -- construction -------------------------------------------------------------------------------
+    def _set_shape(self, shape) -> None:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"op must be square, got shape {shape}; curvature operators are d x d")
+        if shape[0] < 1:
+            raise ValueError("op is empty (0 x 0)")
+        self.shape = shape
+        self.size = shape[0]
+
+    def _init_dense(self, A: torch.Tensor) -> None:
+        self._set_shape(A.shape)
+        if not A.is_floating_point():
+            A = A.to(torch.float64)
+        if not bool(torch.isfinite(A).all()):
+            raise ValueError("op contains NaN or Inf entries")
+        scale = float(torch.linalg.matrix_norm(A))
+        asym = float(torch.linalg.matrix_norm(A - A.T))
+        if asym > _sym_tol(A.dtype) * max(scale, torch.finfo(A.dtype).tiny):
+            raise ValueError(
+                f"op is not symmetric: ||A - A^T||_F / ||A||_F = {asym / scale:.2e}; these estimators need a "
+                "symmetric matrix (pass (A + A.T) / 2 if the asymmetry is rounding)"
+            )
+        self._dense = A
+        self.dtype, self.device = A.dtype, A.device
+        self._mm = lambda V: A @ V
+
+    def _init_scipy(self, op: sla.LinearOperator) -> None:
+        self._set_shape(op.shape)
+        self.dtype, self.device = torch.float64, torch.device("cpu")
+
+        def mm(V: torch.Tensor) -> torch.Tensor:
+            out = op.matmat(V.cpu().numpy())
+            return torch.as_tensor(np.asarray(out), dtype=torch.float64)
+
+        self._mm = mm
+
+    def _init_generic(self, op) -> None:
+        self._set_shape(op.shape)
+        self.dtype = getattr(op, "dtype", torch.float64)
+        if not isinstance(self.dtype, torch.dtype):
+            self.dtype = torch.float64
+        self.device = torch.device(getattr(op, "device", "cpu"))
+        if hasattr(op, "matmat"):
+            self._mm = op.matmat
+        else:
+            self._mm = lambda V: torch.stack([op.matvec(V[:, j]) for j in range(V.shape[1])], dim=1)
+
+    def _probe_symmetry(self, seed: int | None) -> None:
+        """Cheap test ``u.Av == v.Au`` for two random vectors (2 matvecs)."""
+        g = make_generator(self.device, 12345 if seed is None else seed + 1)
+        UV = torch.randn(self.size, 2, generator=g, dtype=self.dtype, device=self.device)
+        AUV = self.matmat(UV)
+        if not bool(torch.isfinite(AUV).all()):
+            raise ValueError("op returned NaN or Inf for a random vector; check the model, data and parameters")
+        a, b = float(UV[:, 0] @ AUV[:, 1]), float(UV[:, 1] @ AUV[:, 0])
+        scale = float(torch.linalg.vector_norm(AUV)) * float(torch.linalg.vector_norm(UV))
+        if abs(a - b) > _sym_tol(self.dtype) * max(scale, torch.finfo(self.dtype).tiny):
+            raise ValueError(
+                f"op is not symmetric: u.(Av) = {a:.6g} but v.(Au) = {b:.6g} for random u, v; these estimators "
+                "need a symmetric operator"
+            )
+
+    # -- use ----------------------------------------------------------------------------------------
+    def matmat(self, V: torch.Tensor) -> torch.Tensor:
+        self.num_matvecs += V.shape[1]
+        out = self._mm(V)
+        return torch.as_tensor(out).to(dtype=self.dtype, device=self.device)
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        return self.matmat(v[:, None])[:, 0]
+
+    def dense(self) -> torch.Tensor:
+        """The full matrix (identity columns through ``matmat`` unless it is already dense)."""
+        if self._dense is not None:
+            return self._dense
+        eye = torch.eye(self.size, dtype=self.dtype, device=self.device)
+        return torch.cat([self.matmat(eye[:, i : i + 256]) for i in range(0, self.size, 256)], dim=1)
+
+    @property
+    def eps(self) -> float:
+        return torch.finfo(self.dtype).eps
+
+
+def _sym_tol(dtype: torch.dtype) -> float:
+    """Relative asymmetry accepted as rounding: ``10 sqrt(eps)`` (1.5e-7 in float64, 3.5e-3 in float32)."""
+    return 10 * torch.finfo(dtype).eps ** 0.5
+
+
+def make_generator(device, seed: int | None, generator: torch.Generator | None = None) -> torch.Generator:
+    """A generator on ``device``: ``generator`` if given, else seeded with ``seed`` (random if None)."""
+    if generator is not None:
+        return generator
+    g = torch.Generator(device=device)
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(int(seed))
+    return g
+
+
+def default_tol(dtype: torch.dtype) -> float:
+    """Residual tolerance relative to ||A||: 1e-10 in float64, 1e-4 in float32/half."""
+    return 1e-10 if dtype == torch.float64 else 1e-4
+
+
+def check_k(k, size: int, *, name: str = "k", strict: bool = True) -> int:
+    """``k`` as an int in ``[1, size)`` (``[1, size]`` when not strict)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(k).__name__}")
+    upper = size - 1 if strict else size
+    if not 1 <= int(k) <= upper:
+        hint = "; use exact(op) for the whole spectrum" if strict else ""
+        raise ValueError(f"{name}={k} must satisfy 1 <= {name} <= {upper} for an operator of size {size}{hint}")
+    return int(k)

@@ -1,0 +1,272 @@
+"""Lanczos with none / full / double / selective reorthogonalisation (000 Algorithms 2-4; 004 §4-5; 002 Alg. 1-2).
+
+One step: ``w = A q_j - alpha_j q_j - beta_{j-1} q_{j-1}``, then reorthogonalise ``w`` against the basis:
+
+- ``"none"``: the three-term recurrence only; orthogonality is lost once a Ritz value converges and
+  ghost copies of converged eigenvalues appear (000 Fig 3.4, 004 §5).
+- ``"full"``: one classical Gram-Schmidt pass ``w -= Q (Q^T w)`` (000 Algorithm 2).
+- ``"double"``: two passes ("twice is enough"; 000 Appendix A.1).
+- ``"selective"``: one pass only when ``||w|| < 0.717 ||A q_j||``, the cancellation test of 004 §5
+  (a Daniel-Gragg-Kaufman-Stewart criterion).
+
+Multiplicities: one Krylov space holds one copy of each eigenvalue. With ``"full"``/``"double"`` the method
+restarts with *locking*: converged Ritz pairs are locked, the operator is deflated against them, and a new
+random start finds the next copy; it stops when a restart finds nothing above the current k-th value.
+A breakdown (``beta ~ 0``, an invariant subspace) continues with a fresh random vector orthogonal to the
+basis, so a run to ``m = n`` returns the whole spectrum with multiplicities. ``"none"`` and ``"selective"``
+make a single run and set ``multiplicities_guaranteed=False``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from hessverify.estimators._operator import SymmetricOperator, check_k, default_tol, make_generator
+from hessverify.estimators.result import SpectralResult
+
+Which = Literal["LA", "SA", "LM", "BE"]
+Reorth = Literal["full", "double", "selective", "none"]
+REORTH = ("full", "double", "selective", "none")
+WHICH = ("LA", "SA", "LM", "BE")
+_SELECTIVE_RATIO = 0.717
+
+
+@dataclass
+class _Run:
+    """What one Lanczos run produced: the basis, the tridiagonal matrix and the per-step diagnostics."""
+
+    Q: torch.Tensor
+    alpha: list = field(default_factory=list)
+    beta: list = field(default_factory=list)
+    ritz_history: list = field(default_factory=list)
+    orthogonality: list = field(default_factory=list)
+    restarted_at: list = field(default_factory=list)
+
+    @property
+    def m(self) -> int:
+        return len(self.alpha)
+
+    def ritz(self) -> tuple[np.ndarray, np.ndarray]:
+        """Eigen-decomposition of ``T_m`` (ascending)."""
+        a = np.asarray(self.alpha, dtype=np.float64)
+        if self.m == 1:
+            return a.copy(), np.ones((1, 1))
+        return scipy.linalg.eigh_tridiagonal(a, np.asarray(self.beta[: self.m - 1], dtype=np.float64))
+
+
+def _score(theta: np.ndarray, which: str) -> np.ndarray:
+    return {"LA": theta, "SA": -theta, "LM": np.abs(theta)}[which]
+
+
+def _orthogonalise(w: torch.Tensor, B: torch.Tensor | None, passes: int) -> torch.Tensor:
+    if B is None or B.shape[1] == 0:
+        return w
+    for _ in range(passes):
+        w = w - B @ (B.T @ w)
+    return w
+
+
+def _lanczos_run(A: SymmetricOperator, g: torch.Generator, max_steps: int, reorth: str, locked: torch.Tensor | None,
+                 stop) -> _Run:
+    """Run up to ``max_steps`` Lanczos steps on ``A`` deflated against ``locked``; ``stop(run)`` ends early."""
+    d = A.size
+    n_free = d - (0 if locked is None else locked.shape[1])
+    max_steps = min(max_steps, n_free)
+    run = _Run(Q=torch.zeros(d, max_steps, dtype=A.dtype, device=A.device))
+    orth_fro2 = 0.0
+    q = _fresh_vector(A, g, locked, None)
+    for j in range(max_steps):
+        run.Q[:, j] = q
+        # orthogonality loss ||Q^T Q - I||_F, updated with the new column
+        if j:
+            c = run.Q[:, :j].T @ q
+            orth_fro2 += 2 * float(c @ c)
+        orth_fro2 += (float(q @ q) - 1.0) ** 2
+        run.orthogonality.append(math.sqrt(orth_fro2))
+        w = A.matvec(q)
+        if locked is not None:
+            w = _orthogonalise(w, locked, 1)
+        a = float(q @ w)
+        run.alpha.append(a)
+        w_norm_before = float(torch.linalg.vector_norm(w))
+        w = w - a * q
+        if j and run.beta[j - 1] != 0.0:
+            w = w - run.beta[j - 1] * run.Q[:, j - 1]
+        basis = run.Q[:, : j + 1]
+        if reorth == "full":
+            w = _orthogonalise(w, basis, 1)
+        elif reorth == "double":
+            w = _orthogonalise(w, basis, 2)
+        elif reorth == "selective" and float(torch.linalg.vector_norm(w)) < _SELECTIVE_RATIO * w_norm_before:
+            w = _orthogonalise(w, basis, 1)
+        if locked is not None and reorth != "none":
+            w = _orthogonalise(w, locked, 1)
+        b = float(torch.linalg.vector_norm(w))
+        run.ritz_history.append(run.ritz()[0])
+        if stop(run, b) or j == max_steps - 1:
+            run.beta.append(b)
+            break
+        scale = max(abs(x) for x in run.alpha) + (max(run.beta) if run.beta else 0.0)
+        if b <= A.eps * d * max(scale, 1e-300) and reorth in ("full", "double"):
+            # invariant subspace found: continue the run from a fresh direction (T becomes block diagonal)
+            run.beta.append(0.0)
+            run.restarted_at.append(j + 1)
+            q = _fresh_vector(A, g, locked, run.Q[:, : j + 1])
+            continue
+        run.beta.append(b)
+        q = w / b
+    run.Q = run.Q[:, : run.m]
+    return run
+
+
+def _fresh_vector(A, g, locked, basis) -> torch.Tensor:
+    v = torch.randn(A.size, generator=g, dtype=A.dtype, device=A.device)
+    for B in (locked, basis):
+        v = _orthogonalise(v, B, 2)
+    return v / torch.linalg.vector_norm(v)
+
+
+def _residual_estimates(run: _Run, S: np.ndarray) -> np.ndarray:
+    """``|beta_m s_{m,i}|``: the Ritz residual norms implied by the Lanczos relation."""
+    return np.abs(run.beta[run.m - 1] * S[-1, :]) if run.beta else np.zeros(S.shape[1])
+
+
+def _single_which(A, k, which, reorth, max_iter, tol, g, want_vectors) -> tuple:
+    """Top-k for one of LA/SA/LM: restarts with locking (full/double) or a single run."""
+    locked_vals: list[float] = []
+    locked_vecs: list[torch.Tensor] = []
+    history = {"ritz_values": [], "orthogonality": [], "restarts": 0}
+    max_restarts = 2 * k + 5 if reorth in ("full", "double") else 1
+    norm_est = 0.0
+    steps = 0
+    for restart in range(max_restarts):
+        L = torch.stack(locked_vecs, dim=1) if locked_vecs else None
+        kth = np.sort(_score(np.asarray(locked_vals), which))[::-1][k - 1] if len(locked_vals) >= k else None
+
+        def stop(run: _Run, b: float) -> bool:
+            theta, S = run.ritz()
+            est = np.abs(b * S[-1, :])
+            scale = max(norm_est, float(np.abs(theta).max()))
+            order = np.argsort(-_score(theta, which))
+            need = min(k, run.m)
+            good = est[order[:need]] <= tol * max(scale, 1e-300)
+            if kth is not None and good[0] and _score(theta[order[:1]], which)[0] <= kth + tol * scale:
+                return True  # the best value left is not better than the k-th locked one: nothing new
+            return need == k and bool(good.all())
+
+        run = _lanczos_run(A, g, max_iter, reorth, L, stop)
+        steps += run.m
+        history["ritz_values"].extend(run.ritz_history)
+        history["orthogonality"].extend(run.orthogonality)
+        history["restarts"] = restart
+        theta, S = run.ritz()
+        est = _residual_estimates(run, S)
+        norm_est = max(norm_est, float(np.abs(theta).max()))
+        order = np.argsort(-_score(theta, which))
+        if reorth not in ("full", "double"):
+            take = order[:k]
+            vecs = run.Q @ torch.as_tensor(S[:, take], dtype=A.dtype, device=A.device)
+            return list(theta[take]), list(vecs.T), history, steps
+        new = 0
+        for i in order:
+            if est[i] > tol * max(norm_est, 1e-300):
+                break  # lock in order only: an unconverged better value may hide below
+            if kth is not None and _score(theta[i : i + 1], which)[0] <= kth + tol * norm_est:
+                break
+            locked_vals.append(float(theta[i]))
+            y = run.Q @ torch.as_tensor(S[:, i], dtype=A.dtype, device=A.device)
+            locked_vecs.append(y / torch.linalg.vector_norm(y))
+            new += 1
+        if new == 0 or len(locked_vals) >= A.size:
+            break  # a restart found nothing better than the k-th locked value (or nothing converged)
+    if len(locked_vals) < k:  # not converged: return the best Ritz values of the last run, flagged below
+        theta, S = run.ritz()
+        for i in np.argsort(-_score(theta, which))[: k - len(locked_vals)]:
+            locked_vals.append(float(theta[i]))
+            y = run.Q @ torch.as_tensor(S[:, i], dtype=A.dtype, device=A.device)
+            locked_vecs.append(y / torch.linalg.vector_norm(y))
+    sel = np.argsort(-_score(np.asarray(locked_vals), which), kind="stable")[:k]
+    return [locked_vals[i] for i in sel], [locked_vecs[i] for i in sel], history, steps
+
+
+def lanczos(
+    op,
+    k: int = 6,
+    which: Which = "LA",
+    reorth: Reorth = "full",
+    max_iter: int | None = None,
+    tol: float | None = None,
+    seed: int | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    return_eigenvectors: bool = False,
+    check_symmetry: bool = True,
+) -> SpectralResult:
+    """``k`` eigenvalues of a symmetric operator by Lanczos; ``which`` as in ``scipy.sparse.linalg.eigsh``.
+
+    ``max_iter`` bounds the steps of one run (default ``min(n, max(20 k, 200))``); ``tol`` the residual
+    relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32). Eigenvalues are returned best first:
+    descending for LA, LM (by magnitude) and BE, ascending for SA. ``residuals`` are explicit
+    ``||A y - theta y||`` (k extra matvecs), so each value lies within its residual of a true eigenvalue.
+    ``history`` holds the Ritz values of every step, the orthogonality loss ``||Q^T Q - I||_F`` per step and
+    the number of restarts.
+    """
+    A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
+    if which not in WHICH:
+        raise ValueError(f"which={which!r} is not supported; use one of {WHICH} (as scipy.sparse.linalg.eigsh)")
+    if reorth not in REORTH:
+        raise ValueError(f"reorth={reorth!r} is not supported; use one of {REORTH}")
+    k = check_k(k, A.size, strict=False)
+    if max_iter is None:
+        max_iter = min(A.size, max(20 * k, 200))
+    elif isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter={max_iter!r} must be a positive int")
+    tol = default_tol(A.dtype) if tol is None else float(tol)
+    if not tol > 0:
+        raise ValueError(f"tol={tol} must be positive")
+    g = make_generator(A.device, seed, generator)
+    matvecs_before = A.num_matvecs
+    if which == "BE":
+        k_hi, k_lo = (k + 1) // 2, k // 2
+        v_hi, y_hi, h_hi, s_hi = _single_which(A, k_hi, "LA", reorth, max_iter, tol, g, return_eigenvectors)
+        v_lo, y_lo, h_lo, s_lo = (_single_which(A, k_lo, "SA", reorth, max_iter, tol, g, return_eigenvectors)
+                                  if k_lo else ([], [], {"ritz_values": [], "orthogonality": [], "restarts": 0}, 0))
+        vals, vecs, steps = v_hi + v_lo, y_hi + y_lo, s_hi + s_lo
+        history = {key: h_hi[key] + h_lo[key] for key in h_hi}
+    else:
+        vals, vecs, history, steps = _single_which(A, k, which, reorth, max_iter, tol, g, return_eigenvectors)
+    vals_t = torch.tensor(vals, dtype=A.dtype, device=A.device)
+    Y = torch.stack(vecs, dim=1)
+    res = torch.linalg.vector_norm(A.matmat(Y) - Y * vals_t, dim=0)
+    if which in ("LA", "BE"):
+        order = torch.argsort(vals_t, descending=True, stable=True)
+    elif which == "SA":
+        order = torch.argsort(vals_t, stable=True)
+    else:
+        order = torch.argsort(vals_t.abs(), descending=True, stable=True)
+    vals_t, res, Y = vals_t[order], res[order], Y[:, order]
+    norm_est = max(float(vals_t.abs().max()), max((float(np.abs(r).max()) for r in history["ritz_values"]), default=0))
+    converged = res <= tol * max(norm_est, 1e-300) * 10  # explicit residuals carry rounding of a matvec
+    notes = []
+    orth = history["orthogonality"]
+    if reorth in ("none", "selective") and orth and max(orth) > A.eps**0.5:
+        notes.append(
+            f"Lanczos vectors lost orthogonality (||Q^T Q - I||_F reached {max(orth):.1e} > sqrt(eps)): ghost copies "
+            "of converged eigenvalues are likely and multiplicities are not reliable; use reorth='full'"
+        )
+    if not bool(converged.all()):
+        notes.append(f"{int((~converged).sum())} of {k} Ritz values did not reach tol={tol:g}; raise max_iter")
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    return SpectralResult(
+        eigenvalues=vals_t, residuals=res, num_matvecs=A.num_matvecs - matvecs_before, converged=converged,
+        method=f"lanczos[{reorth}]", eigenvectors=Y if return_eigenvectors else None, iterations=steps,
+        which=which, tol=tol, multiplicities_guaranteed=reorth in ("full", "double"), history=history,
+        warnings=tuple(notes),
+    )
