@@ -22,7 +22,7 @@ class SymmetricOperator:
             self.num_matvecs = 0
             return
         if isinstance(op, np.ndarray) or sp.issparse(op):
-            op = torch.as_tensor(op.toarray() if sp.issparse(op) else op)
+            op = torch.as_tensor(np.ascontiguousarray(op.toarray() if sp.issparse(op) else op))
         if isinstance(op, torch.Tensor):
             self._init_dense(op)
         elif isinstance(op, sla.LinearOperator):

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+import scipy.sparse.linalg as sla
+import torch
+
+from hessverify.estimators import exact, lanczos
+from tests.spectra import FAMILIES, family, symmetric_from_eigenvalues
+
+
+def nearest_gap(values, truth):
+    truth = np.asarray(truth)
+    return np.array([np.abs(truth - v).min() for v in np.asarray(values)])
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("which", ["LA", "SA", "LM", "BE"])
+def test_against_eigvalsh_and_eigsh(name, which):
+    lam = family(name, 120, seed=1)
+    A = symmetric_from_eigenvalues(lam, seed=1)
+    r = lanczos(A, k=6, which=which, seed=0)
+    truth = np.sort(lam)[::-1]
+    expect = {"LA": truth[:6], "SA": truth[::-1][:6], "LM": truth[np.argsort(-np.abs(truth), kind="stable")][:6],
+              "BE": np.concatenate([truth[:3], truth[-3:]])}[which]
+    scale = np.abs(lam).max()
+    np.testing.assert_allclose(r.eigenvalues.numpy(), expect, atol=1e-8 * scale)
+    ref = sla.eigsh(A.numpy(), k=6, which=which, return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(r.eigenvalues.numpy()), np.sort(ref), atol=1e-8 * scale)
+    # the certificate: each value lies within its residual of a true eigenvalue
+    assert np.all(nearest_gap(r.eigenvalues, lam) <= r.residuals.numpy() + 1e-12 * scale)
+    assert r.all_converged and r.multiplicities_guaranteed
+
+
+@pytest.mark.parametrize("reorth", ["full", "double"])
+@pytest.mark.parametrize("which", ["LA", "SA"])
+def test_repeated_eigenvalues_are_counted(reorth, which):
+    sign = 1 if which == "LA" else -1
+    lam = np.concatenate([sign * np.array([7.0, 7.0, 7.0, 5.0, 5.0, 2.0]), np.linspace(-1, 1, 60)])
+    A = symmetric_from_eigenvalues(lam, seed=3)
+    r = lanczos(A, k=5, which=which, reorth=reorth, seed=2)
+    np.testing.assert_allclose(r.eigenvalues.numpy(), sign * np.array([7, 7, 7, 5, 5.0]), atol=1e-8)
+    r3 = lanczos(A, k=3, which=which, reorth=reorth, seed=5)
+    np.testing.assert_allclose(r3.eigenvalues.numpy(), sign * np.array([7, 7, 7.0]), atol=1e-8)
+
+
+def test_full_reorth_to_m_equals_n_recovers_whole_spectrum():
+    lam = family("uniform", 80, seed=4)
+    lam[:3] = lam[0]  # a triple eigenvalue too
+    A = symmetric_from_eigenvalues(lam, seed=4)
+    r = lanczos(A, k=80, which="LA", max_iter=80, seed=0)
+    np.testing.assert_allclose(r.eigenvalues.numpy(), np.sort(lam)[::-1], atol=1e-9 * 50)
+
+
+def test_no_reorth_shows_ghosts_and_orthogonality_loss():
+    lam = np.concatenate([[10.0, 9.0], np.linspace(0, 1, 98)])
+    A = symmetric_from_eigenvalues(lam, seed=0)
+    with pytest.warns(RuntimeWarning, match="ghost"):
+        r = lanczos(A, k=4, which="LA", reorth="none", max_iter=100, seed=0)
+    vals = r.eigenvalues.numpy()
+    # ghost copies: a simple eigenvalue is reported more than once
+    assert np.sum(np.abs(vals - 10.0) < 1e-6) + np.sum(np.abs(vals - 9.0) < 1e-6) > 2
+    orth = np.asarray(r.history["orthogonality"])
+    assert orth[:5].max() < 1e-12 and orth.max() > 0.1
+    assert not r.multiplicities_guaranteed
+    full = lanczos(A, k=4, which="LA", reorth="full", max_iter=100, seed=0)
+    assert max(full.history["orthogonality"]) < 1e-10
+
+
+def test_selective_keeps_orthogonality_better_than_none():
+    lam = np.concatenate([[10.0, 9.0, 8.0], np.linspace(0, 1, 97)])
+    A = symmetric_from_eigenvalues(lam, seed=0)
+    sel = lanczos(A, k=3, reorth="selective", max_iter=100, seed=0)
+    with pytest.warns(RuntimeWarning):
+        none = lanczos(A, k=3, reorth="none", max_iter=100, seed=0)
+    assert max(sel.history["orthogonality"]) < 1e-3 * max(none.history["orthogonality"])
+    np.testing.assert_allclose(sel.eigenvalues.numpy(), [10, 9, 8], atol=1e-8)
+
+
+def test_ritz_history_and_eigenvectors():
+    lam = family("gaussian", 60, seed=2)
+    A = symmetric_from_eigenvalues(lam, seed=2)
+    r = lanczos(A, k=3, seed=1, return_eigenvectors=True)
+    assert len(r.history["ritz_values"]) == r.iterations
+    Y = r.eigenvectors
+    assert torch.allclose(Y.T @ Y, torch.eye(3, dtype=torch.float64), atol=1e-8)
+    assert torch.allclose(A @ Y, Y * r.eigenvalues, atol=1e-7)
+
+
+def test_seed_makes_runs_reproducible():
+    A = symmetric_from_eigenvalues(family("custom", 70), seed=0)
+    a, b = lanczos(A, k=4, seed=7), lanczos(A, k=4, seed=7)
+    assert torch.equal(a.eigenvalues, b.eigenvalues) and a.num_matvecs == b.num_matvecs
+
+
+def test_accepts_scipy_and_duck_typed_operators():
+    A = symmetric_from_eigenvalues(family("uniform", 50), seed=0)
+    lo = sla.aslinearoperator(A.numpy())
+    r = lanczos(lo, k=2, seed=0)
+    np.testing.assert_allclose(r.eigenvalues.numpy(), exact(A).eigenvalues[:2].numpy(), atol=1e-8)
+
+    class Duck:
+        shape = A.shape
+
+        def matvec(self, v):
+            return A @ v
+
+    assert torch.allclose(lanczos(Duck(), k=2, seed=0).eigenvalues, r.eigenvalues, atol=1e-8)
+
+
+def test_float32_operator():
+    A = symmetric_from_eigenvalues(family("gaussian", 60), seed=0, dtype=torch.float32)
+    r = lanczos(A, k=3, seed=0)
+    assert r.eigenvalues.dtype == torch.float32
+    truth = np.sort(np.linalg.eigvalsh(A.double().numpy()))[::-1][:3]
+    np.testing.assert_allclose(r.eigenvalues.numpy(), truth, rtol=1e-4, atol=1e-4 * np.abs(truth).max())
