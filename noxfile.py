@@ -31,3 +31,10 @@ def verify(session: nox.Session) -> None:
     _install(session)
     session.run("pytest", "-q", "tests/conjectures", *session.posargs, env={"HYPOTHESIS_PROFILE": "verify"},
                 success_codes=[0, 5])
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks on the reference problem (numbers go to reports/bench_estimators.json)."""
+    _install(session)
+    session.run("python", "-m", "benchmarks.bench_estimators", "--out", "reports/bench_estimators.json")
