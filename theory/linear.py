@@ -1,0 +1,219 @@
+"""Closed forms for deep linear networks on whitened data (document 003).
+
+Conventions: weights ``W_l`` have shape ``(d_l, d_{l-1})``; data ``X`` is ``(n, d0)`` (the paper's ``X^T``)
+with ``X^T X / n = sigma_x^2 I`` (Assumption 2); the GGN is ``J^T J / n`` and the NTK ``J J^T / n`` with
+sample-major rows. Eigenvalues are returned descending.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from theory._checks import check_sigma_x, check_widths, check_weights, check_singular_values
+
+
+def num_params(widths: Sequence[int]) -> int:
+    """003 §2.1: ``p = sum_l d_{l-1} d_l``."""
+    widths = check_widths(widths)
+    return int(sum(a * b for a, b in zip(widths[:-1], widths[1:])))
+
+
+def _padded(s: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros(size)
+    out[: min(size, s.size)] = np.sort(s)[::-1][:size]
+    return out
+
+
+def pairwise_eigenvalues(s_in: np.ndarray, s_out: np.ndarray, depth: int, sigma_x: float) -> np.ndarray:
+    """003 eq (9a): ``lambda_ij = sigma_x^2 sum_{l=1}^L s_i^{2(L-l)} t_j^{2(l-1)}`` for all pairs, as a
+    ``(len(s_in), len(s_out))`` array, with ``0^0 = 1`` (``(W^T W)^0 = I``)."""
+    s2, t2 = np.asarray(s_in, float)[:, None] ** 2, np.asarray(s_out, float)[None, :] ** 2
+    total = np.zeros((s2.shape[0], t2.shape[1]))
+    for l in range(1, depth + 1):
+        total = total + np.power(s2, depth - l) * np.power(t2, l - 1)  # numpy: 0.0 ** 0 == 1.0
+    return sigma_x**2 * total
+
+
+def geometric_closed_form(s_i: np.ndarray, s_j: np.ndarray, depth: int) -> np.ndarray:
+    """003 eq (9b): ``(s_i^{2L} - s_j^{2L}) / (s_i^2 - s_j^2)``, and ``L s^{2(L-1)}`` where ``s_i = s_j``."""
+    a, b = np.asarray(s_i, float) ** 2, np.asarray(s_j, float) ** 2
+    same = np.isclose(a, b, rtol=1e-12, atol=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (a**depth - b**depth) / (a - b)
+    return np.where(same, depth * np.power(a, depth - 1), ratio)
+
+
+def balanced_spectrum(widths: Sequence[int], singular_values: Sequence[float], sigma_x: float) -> np.ndarray:
+    """All ``p`` GGN eigenvalues (descending, zeros included) of a strongly balanced deep linear network on
+    whitened data: 003 eq (8)-(9).
+
+    The eigenvectors ``q_ij`` of eq 9 run over all right singular vectors ``v_i`` of ``W_1`` (``i in [d0]``)
+    and left singular vectors ``u_j`` of ``W_L`` (``j in [d_L]``), with ``sigma_i = 0`` beyond
+    ``k = min(widths)``; eq (9a) then gives ``d0 * d_L`` NTK eigenvalues, the rest of the ``p`` are zero.
+    """
+    widths = check_widths(widths)
+    k = min(widths)
+    s = check_singular_values(singular_values, k)
+    depth = len(widths) - 1
+    d0, dL = widths[0], widths[-1]
+    s_in = np.concatenate([s, np.zeros(d0 - k)])
+    s_out = np.concatenate([s, np.zeros(dL - k)])
+    lam = pairwise_eigenvalues(s_in, s_out, depth, check_sigma_x(sigma_x)).ravel()
+    return _padded(lam, num_params(widths))
+
+
+def max_nonzero_eigenvalues(widths: Sequence[int], as_printed: bool = True) -> int:
+    """How many GGN eigenvalues can be non-zero for balanced weights.
+
+    As printed (003, remark after eq 9): ``min(d_0, ..., d_L)^2``. Derived from eq (9a) with ``0^0 = 1``: the
+    pairs with ``sigma_i != 0`` or ``sigma_j != 0``, i.e. ``k (d_0 + d_L - k)`` for depth >= 2 (``d_0 d_L``
+    for depth 1), with ``k = min(widths)``.
+    """
+    widths = check_widths(widths)
+    k = min(widths)
+    if as_printed:
+        return k * k
+    if len(widths) == 2:
+        return widths[0] * widths[1]
+    return k * (widths[0] + widths[-1] - k)
+
+
+def shallow_spectrum(W1: np.ndarray, W2: np.ndarray, sigma_x: float, *, as_printed: bool = False) -> np.ndarray:
+    """All ``p = d0 d1 + d1 d2`` GGN eigenvalues of a two-layer linear network on whitened data, any weights:
+    003 eq (15), ``lambda_ij = sigma_x^2 (sigma_i(W1)^2 + sigma_j(W2)^2)``.
+
+    As printed, ``i in [min(d0, d1)]`` and ``j in [min(d1, d2)]`` (and the remaining eigenvalues are zero).
+    The derivation from eq (5) runs over all right singular vectors of ``W1`` (``i in [d0]``) and all left
+    singular vectors of ``W2`` (``j in [d2]``), with zero singular values beyond the rank: the pairs with one
+    zero singular value are non-zero too. ``as_printed=False`` (default) returns the derived spectrum.
+    """
+    W1, W2 = check_weights([W1, W2])
+    sigma_x = check_sigma_x(sigma_x)
+    d0, d1, d2 = W1.shape[1], W1.shape[0], W2.shape[0]
+    s1 = np.linalg.svd(W1, compute_uv=False)
+    s2 = np.linalg.svd(W2, compute_uv=False)
+    if not as_printed:
+        s1 = np.concatenate([s1, np.zeros(d0 - s1.size)])
+        s2 = np.concatenate([s2, np.zeros(d2 - s2.size)])
+    lam = sigma_x**2 * (s1[:, None] ** 2 + s2[None, :] ** 2)
+    return _padded(lam.ravel(), d0 * d1 + d1 * d2)
+
+
+def shallow_lambda_max(W1: np.ndarray, W2: np.ndarray, sigma_x: float) -> float:
+    """003 eq (10): ``lambda_max = sigma_x^2 (||W1||_2^2 + ||W2||_2^2)``."""
+    W1, W2 = check_weights([W1, W2])
+    return check_sigma_x(sigma_x) ** 2 * (np.linalg.norm(W1, 2) ** 2 + np.linalg.norm(W2, 2) ** 2)
+
+
+def singh_lambda_max(W1: np.ndarray, W2: np.ndarray, sigma_x: float) -> float:
+    """The rival statement 003 attributes to Singh et al. [29, App. D.3.3]: ``max(||W1||_2^2, ||W2||_2^2)``
+    (times ``sigma_x^2`` for whitened inputs of scale ``sigma_x``)."""
+    W1, W2 = check_weights([W1, W2])
+    return check_sigma_x(sigma_x) ** 2 * max(np.linalg.norm(W1, 2) ** 2, np.linalg.norm(W2, 2) ** 2)
+
+
+def prefix_suffix(weights: Sequence[np.ndarray], layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """003 eq (4): ``P_l = W_{l-1} ... W_1`` (``d_{l-1} x d_0``) and ``S_l = W_L ... W_{l+1}`` (``d_L x d_l``)."""
+    Ws = check_weights(weights)
+    d0, dL = Ws[0].shape[1], Ws[-1].shape[0]
+    P = np.eye(d0)
+    for W in Ws[: layer - 1]:
+        P = W @ P
+    S = np.eye(Ws[layer - 1].shape[0])
+    for W in Ws[layer:]:
+        S = W @ S
+    assert S.shape[0] == dL
+    return P, S
+
+
+def ggn_trace(weights: Sequence[np.ndarray], sigma_x: float) -> float:
+    """003 eq (7): ``Tr(J J^T / n) = sigma_x^2 sum_l ||P_l||_F^2 ||S_l||_F^2`` (eq 11 for two layers)."""
+    Ws = check_weights(weights)
+    total = 0.0
+    for l in range(1, len(Ws) + 1):
+        P, S = prefix_suffix(Ws, l)
+        total += np.linalg.norm(P, "fro") ** 2 * np.linalg.norm(S, "fro") ** 2
+    return check_sigma_x(sigma_x) ** 2 * total
+
+
+def shallow_trace(W1: np.ndarray, W2: np.ndarray, sigma_x: float) -> float:
+    """003 eq (11): ``Tr = sigma_x^2 (d_2 ||W1||_F^2 + d_0 ||W2||_F^2)``."""
+    W1, W2 = check_weights([W1, W2])
+    d0, d2 = W1.shape[1], W2.shape[0]
+    return check_sigma_x(sigma_x) ** 2 * (d2 * np.linalg.norm(W1, "fro") ** 2 + d0 * np.linalg.norm(W2, "fro") ** 2)
+
+
+def lambda_max_upper_bound(weights: Sequence[np.ndarray], sigma_x: float) -> float:
+    """003 eq (6): ``lambda_max <= sigma_x^2 sum_l sigma_max(P_l)^2 sigma_max(S_l)^2``."""
+    Ws = check_weights(weights)
+    total = 0.0
+    for l in range(1, len(Ws) + 1):
+        P, S = prefix_suffix(Ws, l)
+        total += _spectral_norm(P) ** 2 * _spectral_norm(S) ** 2
+    return check_sigma_x(sigma_x) ** 2 * total
+
+
+def _spectral_norm(M: np.ndarray) -> float:
+    return float(np.linalg.norm(M, 2)) if M.size else 0.0
+
+
+def ntk_kronecker_sum(weights: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
+    """003 eq (5): ``J J^T / n = sum_l (X P_l^T P_l X^T / n) kron (S_l S_l^T)`` in our ``(n, d0)`` layout
+    (sample-major rows), an ``(n d_L) x (n d_L)`` matrix. Eq (8) is its balanced special case."""
+    Ws = check_weights(weights)
+    X = np.asarray(X, float)
+    n = X.shape[0]
+    K = 0.0
+    for l in range(1, len(Ws) + 1):
+        P, S = prefix_suffix(Ws, l)
+        K = K + np.kron(X @ P.T @ P @ X.T / n, S @ S.T)
+    return K
+
+
+def balanced_ntk_eigenvectors(W1: np.ndarray, WL: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """003 eq (9) / (16): ``q_ij = (X v_i / sqrt(n)) kron u_j`` for right singular vectors ``v_i`` of ``W1``
+    and left singular vectors ``u_j`` of ``W_L``; columns ordered ``i``-major, shape ``(n d_L, d0 d_L)``."""
+    X = np.asarray(X, float)
+    n = X.shape[0]
+    _, _, Vt = np.linalg.svd(np.asarray(W1, float), full_matrices=True)
+    U, _, _ = np.linalg.svd(np.asarray(WL, float), full_matrices=True)
+    cols = [np.kron(X @ Vt[i] / np.sqrt(n), U[:, j]) for i in range(Vt.shape[0]) for j in range(U.shape[1])]
+    return np.stack(cols, axis=1)
+
+
+def end_to_end_least_squares(X: np.ndarray, Y: np.ndarray, sigma_x: float) -> np.ndarray:
+    """003 eq (12): ``W_L ... W_1 = Y^T X / (n sigma_x^2)`` in our layout (``Y`` is ``(n, d_L)``)."""
+    X, Y = np.asarray(X, float), np.asarray(Y, float)
+    return Y.T @ X / (X.shape[0] * check_sigma_x(sigma_x) ** 2)
+
+
+def singular_values_from_labels(Y: np.ndarray, depth: int, sigma_x: float, X: np.ndarray | None = None) -> np.ndarray:
+    """003 eq (13): ``sigma_i(W)^L = sigma_i(Y) / (sqrt(n) sigma_x)``, so ``sigma_i(W) = (.)^(1/L)``.
+
+    As printed, ``X`` is not needed (Assumption 1, zero loss, puts the labels in the row space of ``X``).
+    Given ``X``, the derived form at the least-squares solution uses the labels projected on the column
+    space of ``X``: ``sigma_i(Pi_X Y)`` with ``Pi_X = X X^T / (n sigma_x^2)``.
+    """
+    Y = np.asarray(Y, float)
+    n = Y.shape[0]
+    if X is not None:
+        X = np.asarray(X, float)
+        Y = X @ (X.T @ Y) / (n * check_sigma_x(sigma_x) ** 2)
+    s = np.linalg.svd(Y, compute_uv=False)
+    return (s / (np.sqrt(n) * check_sigma_x(sigma_x))) ** (1.0 / depth)
+
+
+def sharpness_from_labels_singular_value(sigma_max_Y: float, n: int, depth: int, sigma_x: float) -> float:
+    """003 eq (14): ``lambda_max = L sigma_x^{2/L} n^{-(1 - 1/L)} sigma_max(Y)^{2(1 - 1/L)}``."""
+    return depth * sigma_x ** (2 / depth) * sigma_max_Y ** (2 * (1 - 1 / depth)) / n ** (1 - 1 / depth)
+
+
+def sharpness_from_labels(alpha_max: float, depth: int, sigma_x: float) -> float:
+    """003 eq (14) for one-hot labels: ``sigma_max(Y)^2 / n = alpha_max`` gives
+    ``lambda_max = L sigma_x^{2/L} alpha_max^{1 - 1/L}``, independent of ``n``."""
+    if not 0 < alpha_max <= 1:
+        raise ValueError(f"alpha_max={alpha_max} must lie in (0, 1]: it is a proportion of samples")
+    if depth < 1:
+        raise ValueError(f"depth={depth} must be at least 1")
+    return depth * check_sigma_x(sigma_x) ** (2 / depth) * alpha_max ** (1 - 1 / depth)

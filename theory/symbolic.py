@@ -1,0 +1,65 @@
+"""Sympy derivations behind the closed forms of 003, re-checked by the test suite.
+
+Each function returns a sympy expression that must simplify to zero (or ``True``) for the derivation to hold.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+a, b, sx, n, s = sp.symbols("a b sigma_x n s", positive=True)
+L = sp.symbols("L", integer=True, positive=True)
+l = sp.symbols("l", integer=True, positive=True)
+
+
+def geometric_sum_residual():
+    """003 eq (9a) = eq (9b) for ``a = sigma_i^2 != b = sigma_j^2``: ``sum_{l=1}^L a^{L-l} b^{l-1} (a - b) -
+    (a^L - b^L)``, which must be 0 for every ``L``."""
+    total = sp.summation(a ** (L - l) * b ** (l - 1), (l, 1, L))
+    total = sp.piecewise_fold(total)
+    if isinstance(total, sp.Piecewise):  # sympy splits off the case a == b; keep the generic (otherwise) branch
+        total = next(expr for expr, cond in total.args if cond is sp.true)
+    return sp.simplify(total * (a - b) - (a**L - b**L))
+
+
+def geometric_limit_residual():
+    """003 eq (9b), second case: ``lim_{b -> a} (a^L - b^L) / (a - b) = L a^{L-1}``; returns the difference."""
+    return sp.simplify(sp.limit((a**L - b**L) / (a - b), b, a) - L * a ** (L - 1))
+
+
+def geometric_sum_residual_at(depth: int):
+    """The same identity at a concrete depth, including the equal case: returns (generic, equal) residuals."""
+    total = sum(a ** (depth - k) * b ** (k - 1) for k in range(1, depth + 1))
+    generic = sp.simplify(total - sp.cancel((a**depth - b**depth) / (a - b)))
+    equal = sp.simplify(total.subs(b, a) - depth * a ** (depth - 1))
+    return generic, equal
+
+
+def eq14_from_eq9_and_eq13_residual():
+    """003 eq (14) from eq (9b) (``lambda_max = L sigma_x^2 sigma_1^{2(L-1)}``) and eq (13)
+    (``sigma_1^L = s / (sqrt(n) sigma_x)``, ``s = sigma_max(Y)``): the difference must be 0."""
+    sigma1 = (s / (sp.sqrt(n) * sx)) ** (1 / L)
+    lam = L * sx**2 * sigma1 ** (2 * (L - 1))
+    printed = L * sx ** (sp.Integer(2) / L) * s ** (2 * (1 - 1 / L)) / n ** (1 - 1 / L)
+    return sp.simplify(sp.powsimp(sp.expand_power_base(lam / printed, force=True), force=True) - 1)
+
+
+def eq9_at_depth_two_equals_eq15_residual():
+    """003 eq (9a) at ``L = 2`` with shared singular values equals eq (15): ``sigma_x^2 (s_i^2 + s_j^2)``."""
+    si, sj = sp.symbols("s_i s_j", nonnegative=True)
+    eq9 = sx**2 * sum(si ** (2 * (2 - k)) * sj ** (2 * (k - 1)) for k in (1, 2))
+    return sp.simplify(eq9 - sx**2 * (si**2 + sj**2))
+
+
+def trace_identity_residual(d0: int = 2, d1: int = 2, dL: int = 2, num_samples: int = 3):
+    """003 eq (7) for one summand: ``Tr((X^T P^T P X / n) kron (S S^T)) = Tr(P X X^T P^T / n) ||S||_F^2``, and
+    with ``X X^T / n = sigma_x^2 I`` this is ``sigma_x^2 ||P||_F^2 ||S||_F^2``. Small explicit symbolic matrices."""
+    P = sp.Matrix(d1, d0, lambda i, j: sp.Symbol(f"p{i}{j}"))
+    S = sp.Matrix(dL, d1, lambda i, j: sp.Symbol(f"s{i}{j}"))
+    X = sp.Matrix(d0, num_samples, lambda i, j: sp.Symbol(f"x{i}{j}"))
+    from sympy.physics.quantum import TensorProduct
+
+    lhs = (TensorProduct(X.T * P.T * P * X / num_samples, S * S.T)).trace()
+    mid = (P * X * X.T * P.T / num_samples).trace() * (S * S.T).trace()
+    XXt = sp.eye(d0) * num_samples * sx**2
+    rhs = (P * XXt * P.T / num_samples).trace() * sum(v**2 for v in S)
+    return sp.expand(lhs - mid), sp.expand(rhs - sx**2 * sum(v**2 for v in P) * sum(v**2 for v in S))
