@@ -165,3 +165,28 @@ def unbalanced_weights(
         v = _haar_orthonormal(d_in, k, generator, dtype)
         out.append(c * u @ torch.diag(s) @ v.T)
     return out
+
+
+def balanced_factorization(
+    W: torch.Tensor, widths: Sequence[int], generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
+    """Strongly balanced ``[W_1, ..., W_L]`` whose product is the best rank-``k`` approximation of ``W``
+    (``k = min(widths)``): with ``W ~ U_k S_k V_k^T``, every layer has singular values ``S_k^{1/L}``,
+    ``W_1 = R_1 S^{1/L} V_k^T``, ``W_l = R_l S^{1/L} R_{l-1}^T``, ``W_L = U_k S^{1/L} R_{L-1}^T`` with random
+    orthonormal ``R_l``. This is the balanced minimiser of 003 §4 (eq 12-13)."""
+    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    W = torch.as_tensor(W)
+    if tuple(W.shape) != (widths[-1], widths[0]):
+        raise ValueError(f"W has shape {tuple(W.shape)}; the end-to-end map needs (d_L, d_0) = {(widths[-1], widths[0])}")
+    k = min(widths)
+    U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+    U, S, Vh = U[:, :k], S[:k], Vh[:k]  # k <= min(d_0, d_L): the thin SVD has enough triplets
+    root = torch.diag(S.clamp_min(0) ** (1.0 / (len(widths) - 1)))
+    right = Vh.T
+    out = []
+    for l, d_out in enumerate(widths[1:], start=1):
+        left = U if l == len(widths) - 1 else _haar_orthonormal(d_out, k, generator, W.dtype)
+        out.append(left @ root @ right.T)
+        right = left
+    return out
+

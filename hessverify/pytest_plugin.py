@@ -1,6 +1,44 @@
-"""pytest plugin (auto-loaded through the ``pytest11`` entry point): registers hessverify's hypothesis profiles."""
+"""pytest plugin (auto-loaded through the ``pytest11`` entry point).
+
+- registers hessverify's hypothesis profiles (``HYPOTHESIS_PROFILE=ci|dev|verify``),
+- collects ``@conjecture`` functions whatever their name,
+- with ``--hessverify-report PREFIX`` writes ``PREFIX.md`` and ``PREFIX.json`` with every claim's verdict.
+"""
+from __future__ import annotations
+
+import pytest
+
 from hessverify.profiles import register_profiles
 
 
-def pytest_configure(config):  # noqa: D103 - pytest hook
+def pytest_addoption(parser):
+    parser.addoption("--hessverify-report", default=None, metavar="PREFIX",
+                     help="write the claims' verdicts to PREFIX.md and PREFIX.json")
+
+
+def pytest_configure(config):
     register_profiles()
+
+
+def pytest_pycollect_makeitem(collector, name, obj):
+    if getattr(obj, "_hessverify_claim", None) is not None and isinstance(collector, pytest.Module):
+        return [pytest.Function.from_parent(collector, name=name)]
+    return None
+
+
+def pytest_runtest_setup(item):
+    record = getattr(getattr(item, "obj", None), "_hessverify_claim", None)
+    if record is not None:
+        record.nodeid = item.nodeid
+        record.reproduce = f"HYPOTHESIS_PROFILE=verify pytest '{item.nodeid}'"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    prefix = session.config.getoption("--hessverify-report")
+    if not prefix:
+        return
+    from hessverify.conjecture import REGISTRY
+    from hessverify.verification_report import write_report
+
+    records = [r for r in REGISTRY.values() if r.status != "not run"]
+    write_report(records, prefix)
