@@ -40,6 +40,9 @@ class Measurement:
     size: int
     eps: float
     num_matvecs: int = 0
+    #: magnitude errors are relative to; default max(|measurement|, |prediction|). Set it for quantities that
+    #: are already relative (a normalised residual: scale 1)
+    scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -155,12 +158,15 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
         )
     if not np.all(np.isfinite(pred)):
         raise ValueError("the prediction contains NaN or Inf")
-    scale = max(float(np.abs(meas).max(initial=0.0)), float(np.abs(pred).max(initial=0.0)))
+    scale = measurement.scale if measurement.scale is not None else max(
+        float(np.abs(meas).max(initial=0.0)), float(np.abs(pred).max(initial=0.0)))
     tol = np.broadcast_to(np.asarray(measurement.error, float), meas.shape) + rounding(measurement.size, scale,
                                                                                        measurement.eps)
     diff = meas - pred
     bad = {"eq": np.abs(diff) > tol, "le": diff > tol, "ge": -diff > tol}[relation]
-    abs_err = float(np.abs(diff).max(initial=0.0))
+    # eq: the largest |difference|; le/ge: the largest violation of the bound (0 when it holds with slack)
+    gap = {"eq": np.abs(diff), "le": np.maximum(diff, 0.0), "ge": np.maximum(-diff, 0.0)}[relation]
+    abs_err = float(gap.max(initial=0.0))
     rel_err = abs_err / scale if scale > 0 else abs_err
     where = int(np.argmax(np.abs(diff).ravel() - np.ravel(tol))) if bad.any() else None
     if bad.any():

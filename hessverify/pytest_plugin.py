@@ -18,6 +18,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     register_profiles()
+    # raised inside torch.func on every vmap; not the user's concern
+    config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
 
 def pytest_pycollect_makeitem(collector, name, obj):
@@ -33,12 +35,28 @@ def pytest_runtest_setup(item):
         record.reproduce = f"HYPOTHESIS_PROFILE=verify pytest '{item.nodeid}'"
 
 
+def _records():
+    from hessverify.conjecture import REGISTRY
+
+    return [r for r in REGISTRY.values() if r.status != "not run"]
+
+
 def pytest_sessionfinish(session, exitstatus):
     prefix = session.config.getoption("--hessverify-report")
-    if not prefix:
-        return
-    from hessverify.conjecture import REGISTRY
-    from hessverify.verification_report import write_report
+    if prefix and _records():
+        from hessverify.verification_report import write_report
 
-    records = [r for r in REGISTRY.values() if r.status != "not run"]
-    write_report(records, prefix)
+        write_report(_records(), prefix)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    records = _records()
+    if not records:
+        return
+    from hessverify.verification_report import table
+
+    terminalreporter.section("hessverify: verdicts")
+    terminalreporter.write_line(table(records))
+    prefix = config.getoption("--hessverify-report")
+    if prefix:
+        terminalreporter.write_line(f"written: {prefix}.md, {prefix}.json")

@@ -21,11 +21,14 @@ def power_iteration(
     tol: float | None = None,
     seed: int | None = None,
     *,
+    v0: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     return_eigenvectors: bool = False,
     check_symmetry: bool = True,
 ) -> SpectralResult:
     """The ``k`` eigenvalues of largest magnitude, one at a time, by power iteration with Hotelling deflation.
+
+    ``v0`` (optional) is the start vector of the first eigenvalue, as in ``scipy.sparse.linalg.eigsh``.
 
     Each pair stops when ``||A v - lambda v|| <= tol ||A||`` for the deflated operator; the returned
     ``residuals`` are recomputed on the original operator. ``history["rayleigh"]`` holds, per eigenvalue,
@@ -45,7 +48,12 @@ def power_iteration(
             y = A.matvec(x)
             return y if V is None else y - V @ (lam_t * (V.T @ x))
 
-        v = torch.randn(A.size, generator=g, dtype=A.dtype, device=A.device)
+        if v0 is not None and not vals:
+            v = torch.as_tensor(v0, dtype=A.dtype, device=A.device).reshape(-1)
+            if v.numel() != A.size or float(torch.linalg.vector_norm(v)) == 0.0:
+                raise ValueError(f"v0 must be a non-zero vector of length {A.size}")
+        else:
+            v = torch.randn(A.size, generator=g, dtype=A.dtype, device=A.device)
         v = v / torch.linalg.vector_norm(v)
         Av = deflated(v)
         trace = []

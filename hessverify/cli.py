@@ -1,0 +1,69 @@
+"""``hessverify verify [PATH ...]``: run conjecture files under the thorough profile and print the verdicts."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _conjecture_files(paths: list[str]) -> list[str]:
+    """Files as given; directories expanded to every ``*.py`` file in them (not only ``test_*.py``).
+
+    Explicit files are collected whatever their name; widening pytest's ``python_files`` instead would make
+    its assertion rewriter rewrite every imported module (torch included).
+    """
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+                out += [os.path.join(root, f) for f in sorted(files)
+                        if f.endswith(".py") and f not in ("__init__.py", "conftest.py")]
+        else:
+            out.append(path)
+    return out
+
+
+def _verify(args) -> int:
+    import pytest
+
+    from hessverify.conjecture import REGISTRY
+    from hessverify.verification_report import table, update_readme
+
+    for path in args.paths:
+        if not os.path.exists(path):
+            print(f"hessverify verify: {path} does not exist; pass conjecture files or directories", file=sys.stderr)
+            return 2
+    os.environ["HYPOTHESIS_PROFILE"] = args.profile
+    pytest_args = [*_conjecture_files(args.paths), "-p", "no:cacheprovider", "-v", "-rN", "--no-header",
+                   "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    if args.report:
+        pytest_args += ["--hessverify-report", args.report]
+    code = pytest.main(pytest_args)
+    records = [r for r in REGISTRY.values() if r.status != "not run"]
+    if not records:
+        print("no conjecture was collected from " + " ".join(args.paths), file=sys.stderr)
+        return 5
+    if args.readme:
+        update_readme(args.readme, table(records))
+        print(f"updated the claims table in {args.readme}")
+    return int(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hessverify", description="Verify closed-form claims about Hessian spectra.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="run @conjecture property tests and print the verdict table")
+    v.add_argument("paths", nargs="*", default=["tests/conjectures"], help="files or directories of conjectures")
+    v.add_argument("--profile", default="verify", choices=["ci", "dev", "verify"], help="hypothesis profile")
+    v.add_argument("--report", default=None, metavar="PREFIX", help="also write PREFIX.md and PREFIX.json")
+    v.add_argument("--readme", default=None, metavar="FILE",
+                   help="replace the block between <!-- claims:start --> and <!-- claims:end --> in FILE")
+    args = parser.parse_args(argv)
+    if args.command == "verify":
+        return _verify(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

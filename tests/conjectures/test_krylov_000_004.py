@@ -1,0 +1,150 @@
+"""Claims of 000 (thesis on Lanczos for Hessian spectra) and 004 (tutorial "Krylov methods for the Hessian")
+about the numerical methods themselves, on matrices whose spectrum is known by construction."""
+import warnings
+
+import numpy as np
+import torch
+from hypothesis import assume, strategies as hst
+from torch.func import grad
+
+from hessverify import conjecture, strategies as st
+from hessverify.compare import Measurement, rounding
+from hessverify.estimators import lanczos, power_iteration
+from hessverify.operators import hessian
+from hessverify.operators._functional import FlatModel
+from hessverify.operators.losses import resolve_loss
+
+EPS = np.finfo(float).eps
+
+
+def relative(value, size, **kw):
+    """A measurement already relative to ||A||, with the rounding allowance of a size-``size`` computation."""
+    return Measurement(np.asarray(value, float), np.asarray(rounding(size, 1.0, EPS)), kw.pop("method", "direct"),
+                       size, EPS, scale=1.0)
+
+
+def interlacing_violation(s):
+    """max over Lanczos steps j of how far the Ritz values of T_j fail to interlace those of T_{j+1}, / ||A||."""
+    A = torch.as_tensor(s.matrix)
+    with warnings.catch_warnings():  # tol is unreachable on purpose: one run of n steps, no restart
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = lanczos(A, k=1, max_iter=A.shape[0], tol=1e-300, seed=0)
+    hist = r.history["ritz_values"]
+    scale = max(float(np.abs(s.eigenvalues).max()), 1e-300)
+    worst = 0.0
+    for prev, nxt in zip(hist[:-1], hist[1:]):
+        if len(nxt) != len(prev) + 1:
+            continue  # a new run starts (restart): no interlacing across runs
+        p, q = np.sort(prev), np.sort(nxt)
+        worst = max(worst, float(np.max(q[:-1] - p)), float(np.max(p - q[1:])))
+    return relative(worst / scale, A.shape[0], method="lanczos history")
+
+
+@conjecture(setting=st.symmetric_matrices(), quantity=interlacing_violation, operator="matrix", relation="le",
+            source="000 §2.3 / 004 §4 (Cauchy interlacing)", assumptions="symmetric A, full reorthogonalisation")
+def cauchy_interlacing_of_ritz_values(s):
+    """theta_i^(j+1) <= theta_i^(j) <= theta_{i+1}^(j+1): each step's Ritz values interlace the next step's."""
+    return 0.0
+
+
+def full_lanczos_spectrum(s):
+    A = torch.as_tensor(s.matrix)
+    r = lanczos(A, k=A.shape[0], max_iter=A.shape[0], seed=0)
+    return Measurement(r.eigenvalues.numpy(), r.residuals.numpy(), "lanczos[full], m = n", A.shape[0], EPS)
+
+
+@conjecture(setting=st.symmetric_matrices(), quantity=full_lanczos_spectrum, operator="matrix",
+            source="000 §3.3, Fig 3.1 and 3.5", assumptions="symmetric A; full reorthogonalisation run to m = n")
+def full_reorthogonalisation_recovers_whole_spectrum(s):
+    """Lanczos with full reorthogonalisation run for n steps returns every eigenvalue, multiplicities included."""
+    return s.eigenvalues
+
+
+def power_error_over_bound(s):
+    """max_t (lambda_1 - rho_t) / [(lambda_1 - lambda_min) tan^2(theta_0) (lambda_2/lambda_1)^(2t)] - 1, for the
+    Rayleigh quotients rho_t of power iteration started at the all-ones vector."""
+    A = torch.as_tensor(s.matrix)
+    lam = s.eigenvalues
+    v0 = torch.ones(A.shape[0], dtype=torch.float64) / A.shape[0] ** 0.5
+    w, V = np.linalg.eigh(s.matrix)
+    cos0 = abs(float(V[:, -1] @ v0.numpy()))
+    assume(cos0 > 1e-3)  # the start vector must see the top eigenvector
+    tan2 = (1 - cos0**2) / cos0**2
+    with warnings.catch_warnings():  # a fixed 60 iterations: the bound is checked at every one
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = power_iteration(A, k=1, v0=v0, max_iter=60, tol=1e-300)
+    rho = np.asarray(r.history["rayleigh"][0])
+    t = np.arange(rho.size)
+    bound = (lam[0] - lam[-1]) * tan2 * (lam[1] / lam[0]) ** (2 * t)
+    excess = (lam[0] - rho) - bound
+    return relative(float(excess.max()) / lam[0], A.shape[0], method="power iteration")
+
+
+POSITIVE_GAPPED = st.symmetric_matrices(
+    eigenvalues=st.spectra(low=0.0, high=10.0, repeats=False).filter(
+        lambda e: len(e) >= 2 and sorted(e)[-1] > 1.0 and sorted(e)[-2] < 0.95 * sorted(e)[-1]))
+
+
+@conjecture(setting=POSITIVE_GAPPED, quantity=power_error_over_bound, operator="matrix", relation="le",
+            source="004 §2 (rate (lambda_2/lambda_1)^k)",
+            assumptions="symmetric positive semi-definite A with lambda_1 >= lambda_2 / 0.95")
+def power_iteration_rate(s):
+    """lambda_1 - rho_t <= (lambda_1 - lambda_min) tan^2(theta_0) |lambda_2/lambda_1|^(2t)."""
+    return 0.0
+
+
+def rayleigh_excursion(s):
+    rng = np.random.default_rng(0)
+    Xs = rng.standard_normal((s.matrix.shape[0], 32))
+    rq = np.einsum("ij,ij->j", Xs, s.matrix @ Xs) / np.einsum("ij,ij->j", Xs, Xs)
+    lam = s.eigenvalues
+    scale = max(np.abs(lam).max(), 1e-300)
+    return relative(max(float(np.max(rq - lam[0])), float(np.max(lam[-1] - rq))) / scale, s.matrix.shape[0])
+
+
+@conjecture(setting=st.symmetric_matrices(), quantity=rayleigh_excursion, operator="matrix", relation="le",
+            source="004 §2 / 000 §2.2 (Rayleigh quotient)", assumptions="symmetric A")
+def rayleigh_quotient_between_extreme_eigenvalues(s):
+    """lambda_min <= x^T A x / x^T x <= lambda_max for every x != 0."""
+    return 0.0
+
+
+def norm_chain_violation(s):
+    lam = np.asarray(s.eigenvalues)
+    two = np.linalg.norm(s.matrix, 2)
+    fro = np.linalg.norm(s.matrix, "fro")
+    rank = int(np.sum(lam != 0))  # exact: the spectrum is known by construction
+    scale = max(two, 1e-300)
+    return relative(max(two - fro, fro - np.sqrt(rank) * two) / scale, s.matrix.shape[0])
+
+
+@conjecture(setting=st.symmetric_matrices(), quantity=norm_chain_violation, operator="matrix", relation="le",
+            source="000 §2 (norm inequalities)", assumptions="symmetric A with known rank")
+def spectral_frobenius_rank_inequalities(s):
+    """||A||_2 <= ||A||_F <= sqrt(rank A) ||A||_2."""
+    return 0.0
+
+
+def fd_error_ratio(s):
+    """err(h) / err(h/2) for the central-difference HVP, err = ||FD_h v - H v|| with H v by double backward."""
+    fm = FlatModel(s.model)
+    loss = resolve_loss(s.loss)
+    g = grad(lambda t: loss(fm(t, s.X), s.targets))
+    v = torch.randn(fm.num_params, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    v = v / v.norm()
+    exact = hessian(s.model, s.loss, s.X, s.targets).matvec(v)
+    h = 1e-3
+    err = [float((((g(fm.theta0 + hh * v) - g(fm.theta0 - hh * v)) / (2 * hh)) - exact).norm()) for hh in (h, h / 2)]
+    # assumption: the O(h^2) truncation term dominates rounding (eps ||grad|| / h) by 1e3
+    assume(err[1] > 1e3 * EPS * float(g(fm.theta0).norm() + exact.norm()) / h)
+    # the ratio is 4 (1 + O(h^2)) with the O(h^4) term of relative size (h * |D^5 L| / |D^3 L|)^2 < 1e-2 here;
+    # 0.25 is a hand-set allowance, 25x that and 16x below the ratio 2 of a first-order method
+    return Measurement(np.asarray(err[0] / err[1]), np.asarray(0.25), "central differences", 1, EPS)
+
+
+@conjecture(setting=st.mlps(activation="tanh", targets="teacher"), quantity=fd_error_ratio, operator="hessian",
+            source="004 §1 (HVP three ways)",
+            assumptions="tanh MLP, MSE; truncation error dominates rounding at h = 1e-3")
+def finite_difference_hvp_is_second_order(s):
+    """The central-difference HVP agrees with the exact one up to O(h^2): halving h quarters the error."""
+    return 4.0

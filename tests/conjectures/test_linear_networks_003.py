@@ -1,0 +1,230 @@
+"""The claims of 003 ("How the Hessian-Spectrum of Linear Networks Depends on Data"), each as printed, with
+the derived correction as a claim of its own where the printed one is refuted."""
+import numpy as np
+from hypothesis import assume, strategies as hst
+
+from hessverify import conjecture, strategies as st
+from hessverify.compare import Measurement, measure, rounding
+from hessverify.operators import ntk
+from hessverify.settings import build_setting
+from theory import linear as T
+
+WHITENED = "whitened inputs X^T X / n = sigma_x^2 I with n >= d0 (Assumption 2)"
+BALANCED = "strongly balanced weights W_l W_l^T = W_{l+1}^T W_{l+1} (Assumption 3)"
+ZERO_LOSS = "zero loss, Y = f(X) (Assumption 1)"
+RESOLVABLE = "non-zero singular values >= 0.5, so that every non-zero eigenvalue is resolvable in float64"
+
+
+def top(values, p):
+    """The ``p`` largest of ``values``, padded with zeros: a GGN shares the NTK's non-zero eigenvalues."""
+    v = np.sort(np.asarray(values, float))[::-1][:p]
+    return np.concatenate([v, np.zeros(p - v.size)])
+
+
+def resolvable_singular_values(k):
+    return st.singular_values(k).map(lambda s: [0.0 if x < 0.5 else x for x in s])
+
+
+# ---- eq (3)-(5): the GGN / NTK identity and the Kronecker-sum form --------------------------------------------
+@conjecture(setting=st.linear_networks(sigma_x=hst.one_of(hst.none(), st.sigma_x())), quantity="spectrum",
+            operator="ggn", source="003 eq (3)-(5)", assumptions="any linear network, raw or whitened inputs")
+def ggn_ntk_identity(s):
+    """The GGN J^T J / n has the non-zero eigenvalues of the NTK J J^T / n (eq 5 Kronecker form), rest zero."""
+    return top(np.linalg.eigvalsh(T.ntk_kronecker_sum(s.weights, s.X.numpy())), s.num_params)
+
+
+@conjecture(setting=st.linear_networks(sigma_x=hst.one_of(hst.none(), st.sigma_x())), quantity="dense",
+            operator="ntk", source="003 eq (5), eq (8)", assumptions="any linear network")
+def ntk_kronecker_sum(s):
+    """J J^T / n = sum_l (X^T P_l^T P_l X / n) kron (S_l S_l^T)."""
+    return T.ntk_kronecker_sum(s.weights, s.X.numpy())
+
+
+# ---- eq (6), (7), (11): bound and traces ---------------------------------------------------------------------
+@conjecture(setting=st.linear_networks(), quantity="lambda_max", operator="ggn", relation="le",
+            source="003 eq (6)", assumptions=WHITENED)
+def eq6_lambda_max_upper_bound(s):
+    """lambda_max <= sigma_x^2 sum_l sigma_max(P_l)^2 sigma_max(S_l)^2."""
+    return T.lambda_max_upper_bound(s.weights, s.sigma_x)
+
+
+@conjecture(setting=st.linear_networks(), quantity="trace", operator="ggn", source="003 eq (7)",
+            assumptions=WHITENED)
+def eq7_trace(s):
+    """Tr = sigma_x^2 sum_l ||P_l||_F^2 ||S_l||_F^2, exact for any weights."""
+    return T.ggn_trace(s.weights, s.sigma_x)
+
+
+@conjecture(setting=st.shallow_linear_networks(), quantity="trace", operator="ggn", source="003 eq (11)",
+            assumptions=WHITENED + "; two layers")
+def eq11_shallow_trace(s):
+    """Tr = sigma_x^2 (d2 ||W1||_F^2 + d0 ||W2||_F^2)."""
+    return T.shallow_trace(*s.weights, s.sigma_x)
+
+
+# ---- eq (8)-(9): balanced deep networks ------------------------------------------------------------------------
+@conjecture(setting=st.balanced_linear_networks(), quantity="spectrum", operator="ggn", source="003 eq (8)-(9)",
+            assumptions=f"{WHITENED}; {BALANCED}")
+def eq9_balanced_spectrum(s):
+    """lambda_ij = sigma_x^2 sum_l sigma_i^{2(L-l)} sigma_j^{2(l-1)}, i in [d0], j in [dL], 0^0 = 1."""
+    return T.balanced_spectrum(s.widths, s.singular_values, s.sigma_x)
+
+
+def eigenvector_residual(s):
+    """max_ij ||K q_ij - lambda_ij q_ij|| / (||K|| ||q_ij||) for the eq (9) vectors q_ij = (X v_i/sqrt(n)) kron u_j."""
+    K = ntk(s.model, s.X).dense().numpy()
+    Q = T.balanced_ntk_eigenvectors(s.weights[0], s.weights[-1], s.X.numpy())
+    k = min(s.widths)
+    s_in = np.concatenate([s.singular_values, np.zeros(s.d0 - k)])
+    s_out = np.concatenate([s.singular_values, np.zeros(s.dL - k)])
+    lam = T.pairwise_eigenvalues(s_in, s_out, s.depth, s.sigma_x).ravel()  # i-major, as the columns of Q
+    scale = max(np.linalg.norm(K, 2), 1e-300)
+    res = np.linalg.norm(K @ Q - Q * lam, axis=0) / (scale * np.linalg.norm(Q, axis=0))
+    eps = np.finfo(float).eps
+    return Measurement(np.asarray(res.max()), np.asarray(rounding(K.shape[0], 1.0, eps)), "dense residual",
+                       K.shape[0], eps, scale=1.0)
+
+
+@conjecture(setting=st.balanced_linear_networks(), quantity=eigenvector_residual, operator="ntk", relation="le",
+            source="003 eq (9) eigenvectors, eq (16)", assumptions=f"{WHITENED}; {BALANCED}")
+def eq9_eigenvectors(s):
+    """q_ij are eigenvectors of the NTK with eigenvalue lambda_ij: relative residual 0."""
+    return 0.0
+
+
+@conjecture(setting=st.balanced_linear_networks(), quantity="rank", operator="ggn", relation="le", expect="refuted",
+            source="003 remark after eq (9)", assumptions=f"{WHITENED}; {BALANCED}")
+def remark_eq9_at_most_min_width_squared_nonzero(s):
+    """"of the p eigenvalues, at most (min{d0, ..., dL})^2 are non-zero"."""
+    return T.max_nonzero_eigenvalues(s.widths, as_printed=True)
+
+
+@conjecture(setting=st.balanced_linear_networks(singular_values=lambda w: resolvable_singular_values(min(w))),
+            quantity="rank", operator="ggn", source="derived from 003 eq (9a) with 0^0 = 1",
+            assumptions=f"{WHITENED}; {BALANCED}; {RESOLVABLE}")
+def nonzero_count_balanced(s):
+    """Exactly k'(d0 + dL - k') non-zero eigenvalues for depth >= 2 (k' = number of non-zero singular values),
+    d0 dL for depth 1: the pairs (i, j) with sigma_i != 0 or sigma_j != 0."""
+    kk = int(np.sum(np.asarray(s.singular_values) > 0))
+    return s.d0 * s.dL if s.depth == 1 else kk * (s.d0 + s.dL - kk)
+
+
+# ---- Appendix B: shallow networks, eq (10), (15) ---------------------------------------------------------------
+@conjecture(setting=st.shallow_linear_networks(), quantity="spectrum", operator="ggn", expect="refuted",
+            source="003 eq (15), Appendix B", assumptions=f"{WHITENED}; two layers, any weights")
+def eq15_pairwise_sums_as_printed(s):
+    """Non-zero eigenvalues sigma_x^2 (sigma_i(W1)^2 + sigma_j(W2)^2), i in [min(d0,d1)], j in [min(d1,d2)]."""
+    return T.shallow_spectrum(*s.weights, s.sigma_x, as_printed=True)
+
+
+@conjecture(setting=st.shallow_linear_networks(), quantity="spectrum", operator="ggn",
+            source="derived from 003 eq (5) (corrects eq 15)", assumptions=f"{WHITENED}; two layers, any weights")
+def eq15_pairwise_sums_all_singular_vectors(s):
+    """The same pairwise sums over i in [d0], j in [d2], with sigma_i = 0 beyond the rank."""
+    return T.shallow_spectrum(*s.weights, s.sigma_x)
+
+
+@conjecture(setting=st.shallow_linear_networks(), quantity="rank", operator="ggn", relation="le", expect="refuted",
+            source="003 Appendix B, remark after eq (16)", assumptions=f"{WHITENED}; two layers")
+def remark_appB_at_most_min_products_nonzero(s):
+    """At most min{d0,d1} x min{d1,d2} eigenvalues may be non-zero."""
+    d0, d1, d2 = s.widths
+    return min(d0, d1) * min(d1, d2)
+
+
+@conjecture(setting=st.shallow_linear_networks(), quantity="lambda_max", operator="ggn", source="003 eq (10)",
+            assumptions=f"{WHITENED}; two layers, any weights")
+def eq10_shallow_lambda_max(s):
+    """lambda_max = sigma_x^2 (||W1||_2^2 + ||W2||_2^2)."""
+    return T.shallow_lambda_max(*s.weights, s.sigma_x)
+
+
+@conjecture(setting=st.shallow_linear_networks(), quantity="lambda_max", operator="ggn", expect="refuted",
+            source="Singh et al. [29, App. D.3.3] as quoted in 003 §3", assumptions=f"{WHITENED}; two layers")
+def singh_lambda_max_is_max_norm(s):
+    """lambda_max = max(||W1||_2^2, ||W2||_2^2) (scaled by sigma_x^2)."""
+    return T.singh_lambda_max(*s.weights, s.sigma_x)
+
+
+# ---- §4: dependence on data, eq (12)-(14) -----------------------------------------------------------------------
+def end_to_end(s):
+    P = s.weights[0]
+    for W in s.weights[1:]:
+        P = W @ P
+    eps = np.finfo(float).eps
+    return Measurement(P, np.full(P.shape, rounding(P.size, float(np.abs(P).max(initial=1.0)), eps)), "product",
+                       P.size, eps)
+
+
+@conjecture(setting=st.linear_networks(), quantity=end_to_end, operator="ggn", source="003 eq (12)",
+            assumptions=f"{WHITENED}; {ZERO_LOSS}")
+def eq12_end_to_end_map(s):
+    """W_L ... W_1 = Y X^T / (n sigma_x^2) (our layout: Y^T X / (n sigma_x^2))."""
+    return T.end_to_end_least_squares(s.X.numpy(), s.Y.numpy(), s.sigma_x)
+
+
+def onehot_least_squares(alpha_max=hst.sampled_from([None, 0.5, 0.8, 1.0])):
+    """Balanced linear networks at the balanced least-squares solution for one-hot labels."""
+    return st.linear_networks(targets="one_hot", at_least_squares_solution=True,
+                              widths=st.widths(depth=hst.integers(1, 5)).filter(lambda w: w[-1] >= 2),
+                              alpha_max=alpha_max)
+
+
+def layer_singular_values(s):
+    sv = np.linalg.svd(s.weights[0], compute_uv=False)[: min(s.widths)]
+    eps = np.finfo(float).eps
+    return Measurement(sv, np.full(sv.shape, rounding(sv.size, 1.0, eps)), "svd(W_1)", sv.size, eps)
+
+
+@conjecture(setting=onehot_least_squares(), quantity=layer_singular_values, operator="ggn", expect="refuted",
+            source="003 eq (13)",
+            assumptions=f"{WHITENED}; {BALANCED}; one-hot labels; weights at the balanced least-squares solution "
+                        "(eq 12), built in closed form")
+def eq13_singular_values_from_labels(s):
+    """sigma_i(W)^L = sigma_i(Y) / (sqrt(n) sigma_x)."""
+    return T.singular_values_from_labels(s.Y.numpy(), s.depth, s.sigma_x)[: min(s.widths)]
+
+
+@conjecture(setting=onehot_least_squares(), quantity=layer_singular_values, operator="ggn",
+            source="derived from 003 eq (12) (corrects eq 13 when the loss is not zero)",
+            assumptions=f"{WHITENED}; {BALANCED}; weights at the balanced least-squares solution")
+def eq13_with_projected_labels(s):
+    """sigma_i(W)^L = sigma_i(Pi_X Y) / (sqrt(n) sigma_x), Pi_X the projection on the column space of X."""
+    return T.singular_values_from_labels(s.Y.numpy(), s.depth, s.sigma_x, X=s.X.numpy())[: min(s.widths)]
+
+
+@conjecture(setting=onehot_least_squares(), quantity="lambda_max", operator="ggn", expect="refuted",
+            source="003 eq (14), one-hot labels",
+            assumptions=f"{WHITENED}; {BALANCED}; one-hot labels; balanced least-squares solution")
+def eq14_sharpness_from_label_imbalance(s):
+    """lambda_max = L sigma_x^{2/L} alpha_max^{1 - 1/L}."""
+    return T.sharpness_from_labels(s.alpha_max, s.depth, s.sigma_x)
+
+
+@conjecture(setting=onehot_least_squares(), quantity="lambda_max", operator="ggn",
+            source="derived from 003 eq (9b) and (12) (corrects eq 14)",
+            assumptions=f"{WHITENED}; {BALANCED}; balanced least-squares solution")
+def eq14_with_projected_labels(s):
+    """lambda_max = L sigma_x^{2/L} n^{-(1-1/L)} sigma_max(Pi_X Y)^{2(1-1/L)}."""
+    X, Y = s.X.numpy(), s.Y.numpy()
+    proj = X @ (X.T @ Y) / (s.n * s.sigma_x**2)
+    return T.sharpness_from_labels_singular_value(np.linalg.norm(proj, 2), s.n, s.depth, s.sigma_x)
+
+
+@conjecture(setting=onehot_least_squares(alpha_max=hst.sampled_from([0.5, 0.8, 1.0])), quantity="lambda_max",
+            operator="ggn", expect="refuted", source="003 §4, after eq (14)",
+            assumptions=f"{WHITENED}; {BALANCED}; one-hot labels with fixed alpha_max; balanced least-squares "
+                        "solution; the same recipe at 2n samples")
+def sharpness_independent_of_n(s):
+    """The sharpness at n samples equals the sharpness at 2n samples with the same label proportions."""
+    doubled = build_setting(**{**s.spec, "n": 2 * s.n})
+    assume(s.alpha_max == doubled.alpha_max == s.spec["alpha_max"])  # n * alpha_max whole: exact proportions
+    return measure(doubled, "lambda_max", "ggn").value
+
+
+@conjecture(setting=hst.one_of(st.linear_networks(), st.mlps(targets="zero_loss")), quantity="dense",
+            operator="hessian", source="003 eq (3), Assumption 1",
+            assumptions="MSE at zero loss (Y = f(X)); any network, linear or tanh")
+def eq3_ggn_equals_hessian_at_zero_loss(s):
+    """At zero loss the Hessian equals the GGN."""
+    return measure(s, "dense", "ggn").value
