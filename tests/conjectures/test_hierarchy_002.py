@@ -10,6 +10,9 @@ from hessverify.operators._functional import FlatModel
 from theory import hierarchy as Hy
 
 CE_MLPS = st.mlps(activation="tanh", loss="cross_entropy")
+# 002's setting: n training examples in each of the C classes
+CE_MLPS_BALANCED = st.mlps(activation="tanh", loss="cross_entropy", alpha_max=lambda w: 1.0 / w[-1]).filter(
+    lambda s: len(set(torch.bincount(s.labels, minlength=s.dL).tolist())) == 1)
 ASSUME = "cross-entropy (mean over all N samples, any class counts), tanh MLP with biases"
 
 
@@ -38,8 +41,9 @@ def gauss_newton_split(s):
     return Hy.gauss_newton(J, P) + second_order_term(s)
 
 
-@conjecture(setting=CE_MLPS, quantity="dense", operator="ggn", expect="refuted", source="002 eq (4)-(5), eq (25)",
-            assumptions=ASSUME + "; Sigma_c centred at g_{c'} as printed")
+@conjecture(setting=CE_MLPS_BALANCED, quantity="dense", operator="ggn", expect="refuted",
+            source="002 eq (4)-(5), eq (25)",
+            assumptions=ASSUME + "; n samples in every class (002's setting); Sigma_c centred at g_{c'} as printed")
 def hierarchical_decomposition_as_printed(s):
     """G = A1 + A2 + B1 + B2 with Sigma_c = (1/p_c) sum_{c' != c} p_{c,c'} (g_{c,c'} - g_{c'})(...)^T."""
     return sum(Hy.ggn_decomposition(*jacobians_and_probs(s), as_printed=True).values())
