@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -28,6 +30,9 @@ EXACT_MAX = 1500
 #: O(eps * scale); 8 ulps per dimension covers both with margin and stays 10^3x below any effect a claim
 #: is about (checked in tests/test_compare.py against perturbed predictions).
 ROUNDING_ULPS = 8
+#: a certificate looser than this fraction of the quantity's scale gets a warning: it cannot support a verdict
+#: about effects of that size
+LOOSE_CERTIFICATE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,12 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
         float(np.abs(meas).max(initial=0.0)), float(np.abs(pred).max(initial=0.0)))
     tol = np.broadcast_to(np.asarray(measurement.error, float), meas.shape) + rounding(measurement.size, scale,
                                                                                        measurement.eps)
+    certificate = float(np.max(np.asarray(measurement.error, float), initial=0.0))
+    if scale > 0 and certificate > LOOSE_CERTIFICATE * scale:
+        warnings.warn(
+            f"the {measurement.method} certificate allows an error of {certificate / scale:.1e} relative to the "
+            f"quantity's scale: the comparison cannot resolve effects smaller than that (tighten the estimator's tol)",
+            RuntimeWarning, stacklevel=2)
     diff = meas - pred
     bad = {"eq": np.abs(diff) > tol, "le": diff > tol, "ge": -diff > tol}[relation]
     # eq: the largest |difference|; le/ge: the largest violation of the bound (0 when it holds with slack)

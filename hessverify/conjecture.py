@@ -56,6 +56,8 @@ class ClaimRecord:
     reproduce: str | None = None
     seconds: float = 0.0
     nodeid: str | None = None
+    #: machine epsilon of the settings' dtypes; the comparison tolerance scales with it (float32: 1.2e-07)
+    eps: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -116,6 +118,7 @@ def conjecture(
             else:
                 record.examples += 1
             record.max_rel_error = max(record.max_rel_error, verdict.max_rel_error)
+            record.eps = max(record.eps or 0.0, measurement.eps)
             if not verdict.ok:
                 state["failed"] = True
                 record.counterexample = s.reproduce()
@@ -129,7 +132,7 @@ def conjecture(
 
         def run_claim():
             record.examples = record.shrink_steps = 0
-            record.max_rel_error, record.counterexample, record.failure = 0.0, None, None
+            record.max_rel_error, record.counterexample, record.failure, record.eps = 0.0, None, None, None
             state["failed"] = False
             start = time.perf_counter()
             try:

@@ -81,7 +81,7 @@ def write_report(records, prefix: str | Path, *, include_timing: bool = False) -
             md.append(f"- assumptions: {r.assumptions}")
         md.append(f"- quantity: `{r.quantity}` of `{r.operator}`, relation `{r.relation}`, expected `{r.expect}`")
         md.append(f"- examples: {r.examples} (plus {r.shrink_steps} while shrinking), max relative error "
-                  f"{r.max_rel_error:.2e}")
+                  f"{r.max_rel_error:.2e}" + (f", tolerances scaled to eps = {r.eps:.1e}" if r.eps else ""))
         if r.counterexample:
             md.append(f"- minimal counterexample: `{r.counterexample}`")
             md.append(f"- what failed: {r.failure}")

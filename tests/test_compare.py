@@ -26,3 +26,19 @@ def test_relations():
     assert compare(0.5, m, "ge").ok and not compare(2.0, m, "ge").ok
     with pytest.raises(ValueError, match="shape"):
         compare([1.0, 2.0], m)
+
+
+def test_loose_certificate_warns():
+    from hessverify.compare import Measurement
+    m = Measurement(np.asarray(1.0), np.asarray(0.01), "hutchinson", 10, 2.2e-16)
+    with pytest.warns(RuntimeWarning, match="cannot resolve"):
+        compare(1.0, m)
+
+
+def test_float32_settings_use_float32_tolerance():
+    from hessverify.settings import build_setting
+    s32 = build_setting("balanced_linear", (3, 2, 2), n=4, singular_values=[1.0, 0.5], dtype="float32")
+    m = measure(s32, "spectrum", "ggn")
+    assert m.eps == np.finfo(np.float32).eps
+    pred = balanced_spectrum(s32.widths, s32.singular_values, s32.sigma_x)
+    assert compare(pred, m).ok

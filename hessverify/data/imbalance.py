@@ -45,7 +45,8 @@ def imbalanced_subset(
     """Indices (sorted) of a size-``n`` subset of ``labels`` whose class ``majority`` has proportion
     ``round(alpha_max n) / n`` (within ``1/(2n)`` of ``alpha_max``); the others share the rest evenly.
 
-    ``alpha_max`` must lie in ``[1/C, 1]``; ``1/C`` gives a class-balanced subset.
+    ``alpha_max`` must lie in ``(1/C, 1]``: at ``1/C`` no class is a majority (draw a class-balanced subset
+    directly instead).
     Samples within a class are drawn without replacement using ``generator``.
     """
     labels = torch.as_tensor(labels)
@@ -59,10 +60,10 @@ def imbalanced_subset(
     if not isinstance(majority, int) or not 0 <= majority < C:
         raise ValueError(f"majority={majority!r} must be a class index in [0, {C})")
     alpha_max = float(alpha_max)
-    if not (1.0 / C - 1e-12 <= alpha_max <= 1.0):
+    if not (1.0 / C < alpha_max <= 1.0):
         raise ValueError(
-            f"alpha_max={alpha_max} must lie in [1/C, 1] = [{1.0 / C:.4g}, 1] for C={C} classes: the majority "
-            "class cannot hold less than an even share"
+            f"alpha_max={alpha_max} must lie in (1/C, 1] = ({1.0 / C:.4g}, 1] for C={C} classes: the majority "
+            "class must hold more than an even share"
         )
     counts = _class_counts(n, alpha_max, C, majority)
     chosen = []

@@ -149,6 +149,15 @@ def check_k(k, size: int, *, name: str = "k", strict: bool = True) -> int:
         raise TypeError(f"{name} must be an int, got {type(k).__name__}")
     upper = size - 1 if strict else size
     if not 1 <= int(k) <= upper:
-        hint = "; use exact(op) for the whole spectrum" if strict else ""
+        hint = "; use exact(op) or lanczos_ritz(op) for the whole spectrum" if strict else ""
         raise ValueError(f"{name}={k} must satisfy 1 <= {name} <= {upper} for an operator of size {size}{hint}")
     return int(k)
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """A positive count such as a number of samples or iterations."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if int(value) < minimum:
+        raise ValueError(f"{name}={value} must be at least {minimum}")
+    return int(value)

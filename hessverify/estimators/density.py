@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_k, make_generator
+from hessverify.estimators._operator import SymmetricOperator, check_count, make_generator
 from hessverify.estimators.lanczos import _lanczos_run
 from hessverify.estimators.result import DensityResult
 
@@ -46,8 +46,8 @@ def spectral_density(
     Uses full reorthogonalisation in every Lanczos run. ``kappa > 1`` sets the kernel width (002 uses 3).
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
-    num_iter = check_k(num_iter, A.size, name="num_iter", strict=False)
-    num_vectors = check_k(num_vectors, 10**6, name="num_vectors", strict=False)
+    num_iter = min(check_count(num_iter, "num_iter", 2), A.size)
+    num_vectors = check_count(num_vectors, "num_vectors")
     if not kappa > 1:
         raise ValueError(f"kappa={kappa} must be > 1 (the kernel width uses log(kappa)); 002 uses 3")
     g = make_generator(A.device, seed, generator)
@@ -78,7 +78,7 @@ def spectral_density(
     else:
         x_nodes, x_lo, x_hi, width = nodes_np, lo, hi, sigma * h
     if grid is None or isinstance(grid, int):
-        grid_np = np.linspace(x_lo, x_hi, 1024 if grid is None else check_k(grid, 10**8, name="grid", strict=False))
+        grid_np = np.linspace(x_lo, x_hi, 1024 if grid is None else check_count(grid, "grid", 2))
     else:
         grid_np = np.asarray(torch.as_tensor(grid).cpu(), dtype=np.float64)
     # Gaussian bumps of width sigma in normalised units, i.e. sigma*h on the original axis

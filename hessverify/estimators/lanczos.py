@@ -27,7 +27,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_k, default_tol, make_generator
+from hessverify.estimators._operator import SymmetricOperator, check_count, check_k, default_tol, make_generator
 from hessverify.estimators.result import SpectralResult
 
 Which = Literal["LA", "SA", "LM", "BE"]
@@ -222,7 +222,7 @@ def lanczos(
         raise ValueError(f"which={which!r} is not supported; use one of {WHICH} (as scipy.sparse.linalg.eigsh)")
     if reorth not in REORTH:
         raise ValueError(f"reorth={reorth!r} is not supported; use one of {REORTH}")
-    k = check_k(k, A.size, strict=False)
+    k = check_k(k, A.size)
     if max_iter is None:
         max_iter = min(A.size, max(20 * k, 200))
     elif isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
@@ -268,5 +268,48 @@ def lanczos(
         eigenvalues=vals_t, residuals=res, num_matvecs=A.num_matvecs - matvecs_before, converged=converged,
         method=f"lanczos[{reorth}]", eigenvectors=Y if return_eigenvectors else None, iterations=steps,
         which=which, tol=tol, multiplicities_guaranteed=reorth in ("full", "double"), history=history,
+        warnings=tuple(notes),
+    )
+
+
+def lanczos_ritz(
+    op,
+    num_iter: int | None = None,
+    reorth: Reorth = "full",
+    seed: int | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    check_symmetry: bool = True,
+) -> SpectralResult:
+    """All Ritz values of one Lanczos run of ``num_iter`` steps (default ``n``): 000's experiment (Fig 3.1-3.6).
+
+    With ``reorth="full"``/``"double"`` and ``num_iter = n`` these are the whole spectrum, multiplicities
+    included (breakdowns restart from a fresh orthogonal direction). ``residuals`` are the Lanczos-relation
+    estimates ``|beta_m s_{m,i}|``, which bound the distance to a true eigenvalue while the basis is
+    orthonormal (full/double); with ``"none"`` they are not a certificate and ghosts appear.
+    """
+    A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
+    if reorth not in REORTH:
+        raise ValueError(f"reorth={reorth!r} is not supported; use one of {REORTH}")
+    m = A.size if num_iter is None else min(A.size, check_count(num_iter, "num_iter"))
+    g = make_generator(A.device, seed, generator)
+    before = A.num_matvecs
+    run = _lanczos_run(A, g, m, reorth, None, lambda r, b: False)
+    theta, S = run.ritz()
+    est = _residual_estimates(run, S)
+    order = np.argsort(-theta, kind="stable")
+    notes = []
+    if reorth in ("none", "selective") and max(run.orthogonality) > A.eps**0.5:
+        notes.append(f"Lanczos vectors lost orthogonality (||Q^T Q - I||_F = {max(run.orthogonality):.1e}): "
+                     "ghost copies are likely and the residual estimates are not certificates")
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    res = torch.as_tensor(est[order], dtype=A.dtype)
+    norm_est = float(np.abs(theta).max())
+    return SpectralResult(
+        eigenvalues=torch.as_tensor(theta[order], dtype=A.dtype), residuals=res, num_matvecs=A.num_matvecs - before,
+        converged=res <= default_tol(A.dtype) * max(norm_est, 1e-300), method=f"lanczos_ritz[{reorth}]",
+        iterations=run.m, which="all", tol=default_tol(A.dtype), multiplicities_guaranteed=reorth in ("full", "double"),
+        history={"ritz_values": run.ritz_history, "orthogonality": run.orthogonality, "restarts": 0},
         warnings=tuple(notes),
     )

@@ -35,7 +35,7 @@ def power_iteration(
     the Rayleigh quotient of every iteration (for the ``|lambda_2/lambda_1|^t`` rate).
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
-    k = check_k(k, A.size, strict=False)
+    k = check_k(k, A.size)
     tol = default_tol(A.dtype) if tol is None else float(tol)
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
@@ -107,7 +107,7 @@ def subspace_iteration(
     magnitude at rate ``|lambda_{k+1} / lambda_k|^t``; multiplicities up to ``k`` are resolved.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
-    k = check_k(k, A.size, strict=False)
+    k = check_k(k, A.size)
     tol = default_tol(A.dtype) if tol is None else float(tol)
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs

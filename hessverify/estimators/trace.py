@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_k, make_generator
+from hessverify.estimators._operator import SymmetricOperator, check_count, make_generator
 from hessverify.estimators.result import TraceResult
 
 Distribution = Literal["rademacher", "gaussian"]
@@ -46,7 +46,7 @@ def hutchinson(
     With ``rtol``, stops once ``stderr / |value| <= rtol`` (after at least ``min_samples`` probes).
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
-    num_samples = check_k(num_samples, 10**12, name="num_samples", strict=False)
+    num_samples = check_count(num_samples, "num_samples")
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
     samples = torch.empty(0, dtype=A.dtype, device=A.device)
@@ -75,9 +75,7 @@ def hutchpp(
     ``m/3`` products sketch ``Q = orth(A S)``, ``m/3`` give ``tr(Q^T A Q)`` exactly, ``m/3`` estimate the rest.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
-    m = check_k(num_matvecs, 10**12, name="num_matvecs", strict=False)
-    if m < 3:
-        raise ValueError(f"num_matvecs={m} must be at least 3 (a third each for sketch, exact part and remainder)")
+    m = check_count(num_matvecs, "num_matvecs (a third each for sketch, exact part and remainder)", 3)
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
     r = min(m // 3, A.size)

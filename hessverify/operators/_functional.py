@@ -56,6 +56,19 @@ class FlatModel:
     def __call__(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         return functional_call(self.model, {**self.unflatten(theta), **self.buffers}, (X,))
 
+    def checked_forward(self, X: torch.Tensor) -> torch.Tensor:
+        """``f(theta0, X)`` without gradients, turning shape errors into a message that names ``X``."""
+        if X.ndim < 2:
+            raise ValueError(f"X must have a leading sample dimension, shape (n, d0); got shape {tuple(X.shape)}. "
+                             "For one sample use X[None]")
+        check_finite("X", X)
+        try:
+            with torch.no_grad():
+                return self(self.theta0, X)
+        except RuntimeError as e:
+            raise ValueError(f"the model cannot take X of shape {tuple(X.shape)}: {e}. Check that X has the "
+                             "model's input width") from None
+
 
 class DataSource:
     """The data of an operator: one ``(X, Y)`` pair, or batches of it, with the total sample count ``n``.

@@ -26,8 +26,7 @@ class GGNOperator(CurvatureOperator):
         self.shape, self.dtype, self.device = (p, p), self.fm.dtype, self.fm.device
         self.num_matvecs = 0
         xb, yb, _ = next(self.data.batches())
-        with torch.no_grad():
-            check_targets(loss, self.fm(self.fm.theta0, xb), yb)
+        check_targets(loss, self.fm.checked_forward(xb), yb)
         self._linearised = None
 
     def _linearise(self, xb: torch.Tensor):

@@ -35,8 +35,7 @@ class HessianOperator(CurvatureOperator):
         self.shape, self.dtype, self.device = (p, p), self.fm.dtype, self.fm.device
         self.num_matvecs = 0
         xb, yb, _ = next(self.data.batches())
-        with torch.no_grad():
-            check_targets(loss, self.fm(self.fm.theta0, xb), yb)
+        check_targets(loss, self.fm.checked_forward(xb), yb)
         self._graph = None  # (theta, grad) kept for double_backward on a single batch
 
     def _batch_loss(self, theta: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor, w: float) -> torch.Tensor:

@@ -23,10 +23,8 @@ class NTKOperator(CurvatureOperator):
             raise TypeError(f"X must be a torch.Tensor of shape (n, d0), got {type(X).__name__}")
         if X.dtype != self.fm.dtype:
             raise TypeError(f"X has dtype {X.dtype} but the model has {self.fm.dtype}; convert one to match")
-        check_finite("X", X)
         self.X = X.to(self.fm.device)
-        with torch.no_grad():
-            out = self.fm(self.fm.theta0, self.X)
+        out = self.fm.checked_forward(self.X)
         check_finite("model output", out)
         self.out_shape = tuple(out.shape)
         self.n = out.shape[0]

@@ -1,0 +1,170 @@
+"""One row per bad input at a public entry point: the exception type and the words its message must contain
+(the argument's name and what to do)."""
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as sla
+import torch
+
+from hessverify import conjecture, strategies as st
+from hessverify.compare import compare, Measurement, measure
+from hessverify.data import (imbalanced_subset, load_cifar10, load_mnist_idx, load_real_dataset, one_hot, whiten,
+                             DataFilesMissingError, gaussian_inputs, random_labels)
+from hessverify.estimators import (exact, hutchinson, hutchpp, lanczos, lanczos_ritz, lobpcg, power_iteration,
+                                   spectral_density, subspace_iteration)
+from hessverify.models import balanced_weights, linear_network, load_weights, unbalanced_weights
+from hessverify.operators import ggn, hessian, ntk
+from hessverify.settings import build_setting
+from theory import hierarchy as Hy, linear as T
+
+F64 = torch.float64
+
+
+def net():
+    torch.manual_seed(0)
+    return linear_network((3, 4, 2), activation="tanh", bias=True)
+
+
+X = torch.randn(6, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
+Y = torch.randn(6, 2, dtype=F64, generator=torch.Generator().manual_seed(1))
+LAB = torch.tensor([0, 1, 0, 1, 1, 0])
+SYM = torch.diag(torch.arange(1.0, 7.0, dtype=F64))
+
+
+def nan_net():
+    m = net()
+    with torch.no_grad():
+        m[0].weight[0, 0] = float("nan")
+    return m
+
+
+def dropout_net():
+    return torch.nn.Sequential(torch.nn.Linear(3, 2, dtype=F64), torch.nn.Dropout(0.5))
+
+
+def batchnorm_net():
+    return torch.nn.Sequential(torch.nn.Linear(3, 2, dtype=F64), torch.nn.BatchNorm1d(2, dtype=F64))
+
+
+def corrupt_cifar(tmp):
+    (tmp / "data_batch_1").write_bytes(b"garbage")
+    return load_cifar10(tmp)
+
+
+def corrupt_idx(tmp):
+    (tmp / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 3)
+    (tmp / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x00")
+    return load_mnist_idx(tmp)
+
+
+ROWS = [
+    # models
+    ("widths too short (depth 0)", lambda t: linear_network((3,)), ValueError, "widths.*depth"),
+    ("zero width", lambda t: linear_network((3, 0, 2)), ValueError, "widths\\[1\\].*positive"),
+    ("negative width", lambda t: linear_network((3, -1)), ValueError, "widths\\[1\\]"),
+    ("float width", lambda t: linear_network((3, 2.5)), TypeError, "widths\\[1\\]"),
+    ("unknown activation", lambda t: linear_network((3, 2), activation="gelu"), ValueError, "activation"),
+    ("weights wrong count", lambda t: linear_network((3, 2), weights=[torch.ones(2, 3), torch.ones(1, 2)]),
+     ValueError, "one weight matrix per layer"),
+    ("weights wrong shape", lambda t: load_weights(net(), [torch.ones(4, 3), torch.ones(3, 4)]), ValueError,
+     "weights\\[1\\].*shape"),
+    ("weights with NaN", lambda t: load_weights(net(), [torch.full((4, 3), float("nan")), torch.ones(2, 4)]),
+     ValueError, "NaN"),
+    ("singular values wrong count", lambda t: balanced_weights((3, 4, 2), [1.0]), ValueError, "min\\(widths\\)"),
+    ("negative singular values", lambda t: balanced_weights((3, 4, 2), [1.0, -1.0]), ValueError, "non-negative"),
+    ("unbalanced scales count", lambda t: unbalanced_weights((3, 3), [1.0] * 3, scales=[1, 2]), ValueError, "scales"),
+    # data
+    ("whiten n < d0", lambda t: whiten(torch.randn(2, 3, dtype=F64)), ValueError, "n >= d0"),
+    ("whiten rank deficient", lambda t: whiten(torch.ones(5, 2, dtype=F64)), ValueError, "drop_constant_columns"),
+    ("whiten sigma_x <= 0", lambda t: whiten(X, 0.0), ValueError, "sigma_x"),
+    ("whiten NaN", lambda t: whiten(torch.full((4, 2), float("nan"), dtype=F64)), ValueError, "X contains NaN"),
+    ("whiten 1-D", lambda t: whiten(torch.ones(4, dtype=F64)), ValueError, "X must be 2-D"),
+    ("one_hot out of range", lambda t: one_hot(torch.tensor([0, 3]), 3), ValueError, "num_classes"),
+    ("one_hot float labels", lambda t: one_hot(torch.tensor([0.0, 1.0]), 2), TypeError, "integer"),
+    ("alpha_max <= 1/C", lambda t: imbalanced_subset(LAB, 4, 0.5), ValueError, "alpha_max.*\\(1/C, 1\\]"),
+    ("alpha_max > 1", lambda t: imbalanced_subset(LAB, 4, 1.2), ValueError, "alpha_max"),
+    ("class too small", lambda t: imbalanced_subset(LAB, 6, 1.0), ValueError, "class 0 has 3 samples.*lower n"),
+    ("majority not a class", lambda t: imbalanced_subset(LAB, 4, 0.75, majority=5), ValueError, "majority"),
+    ("gaussian_inputs n=0", lambda t: gaussian_inputs(0, 3), ValueError, "n = 0"),
+    ("random_labels one class", lambda t: random_labels(4, 1), ValueError, "num_classes"),
+    ("unknown data set", lambda t: load_real_dataset("imagenet"), ValueError, "digits"),
+    ("missing IDX files", lambda t: load_mnist_idx(t), DataFilesMissingError, "train-images-idx3-ubyte"),
+    ("corrupt IDX file", corrupt_idx, ValueError, "truncated.*fetch it again"),
+    ("missing CIFAR batches", lambda t: load_cifar10(t), DataFilesMissingError, "cifar-10-batches-py"),
+    ("corrupt CIFAR batch", corrupt_cifar, ValueError, "CIFAR-10 python batch"),
+    # operators
+    ("unknown loss", lambda t: hessian(net(), "hinge", X, Y), ValueError, "loss='hinge'"),
+    ("unknown backend", lambda t: hessian(net(), "mse", X, Y, backend="autodiff"), ValueError, "backend"),
+    ("model is not a Module", lambda t: ggn(lambda x: x, "mse", X, Y), TypeError, "torch.nn.Module"),
+    ("X of the wrong width", lambda t: hessian(net(), "mse", torch.randn(6, 5, dtype=F64), Y), ValueError,
+     "cannot take X of shape \\(6, 5\\)"),
+    ("X without sample dimension", lambda t: ntk(net(), torch.randn(3, dtype=F64)), ValueError, "X\\[None\\]"),
+    ("X and Y rows differ", lambda t: hessian(net(), "mse", X, Y[:4]), ValueError, "Y has shape"),
+    ("Y missing", lambda t: ggn(net(), "mse", X), TypeError, "Y is missing"),
+    ("X dtype differs from model", lambda t: hessian(net(), "mse", X.float(), Y), TypeError, "dtype"),
+    ("labels for mse", lambda t: hessian(net(), "mse", X, LAB), TypeError, "one_hot"),
+    ("labels out of range", lambda t: ggn(net(), "cross_entropy", X, LAB + 5), ValueError, "labels must lie"),
+    ("NaN in X", lambda t: hessian(net(), "mse", torch.full_like(X, float("nan")), Y), ValueError, "X contains NaN"),
+    ("NaN in parameters", lambda t: ggn(nan_net(), "mse", X, Y), ValueError, "parameters contains NaN"),
+    ("dropout in training mode", lambda t: hessian(dropout_net(), "mse", X, Y), ValueError, "model.eval\\(\\)"),
+    ("batch norm in training mode", lambda t: ggn(batchnorm_net(), "mse", X, Y), ValueError, "model.eval\\(\\)"),
+    ("one-shot iterator of batches", lambda t: hessian(net(), "mse", iter([(X, Y)])), TypeError, "re-iterable"),
+    ("bad batch_size", lambda t: hessian(net(), "mse", X, Y, batch_size=0), ValueError, "batch_size"),
+    ("matvec dtype mismatch", lambda t: hessian(net(), "mse", X, Y).matvec(torch.ones(26)), TypeError,
+     "v has dtype"),
+    ("matvec wrong length", lambda t: ggn(net(), "mse", X, Y).matvec(torch.ones(5, dtype=F64)), ValueError,
+     "leading size 5"),
+    ("matvec device mismatch", lambda t: hessian(net(), "mse", X, Y).matvec(torch.ones(26, dtype=F64, device="meta")),
+     ValueError, "move it"),
+    # estimators
+    ("non-square operator", lambda t: exact(torch.ones(3, 4, dtype=F64)), ValueError, "square"),
+    ("non-symmetric dense", lambda t: lanczos(torch.triu(torch.ones(6, 6, dtype=F64)), k=2), ValueError,
+     "not symmetric"),
+    ("non-symmetric probe", lambda t: lanczos(sla.aslinearoperator(np.triu(np.ones((6, 6)))), k=2), ValueError,
+     "u.\\(Av\\)"),
+    ("not an operator", lambda t: lanczos("matrix", k=2), TypeError, "shape and .matvec"),
+    ("NaN operator", lambda t: exact(torch.full((3, 3), float("nan"), dtype=F64)), ValueError, "NaN"),
+    ("k equal to size", lambda t: lanczos(SYM, k=6), ValueError, "k=6 must satisfy 1 <= k <= 5"),
+    ("k zero", lambda t: lobpcg(SYM, k=0), ValueError, "k=0"),
+    ("k not an int", lambda t: power_iteration(SYM, k=1.5), TypeError, "k must be an int"),
+    ("LOBPCG block too large", lambda t: lobpcg(SYM, k=2), ValueError, "block of 4 vectors"),
+    ("unknown which", lambda t: lanczos(SYM, k=2, which="LR"), ValueError, "which='LR'"),
+    ("unknown reorth", lambda t: lanczos(SYM, k=2, reorth="partial"), ValueError, "reorth='partial'"),
+    ("negative tol", lambda t: lanczos(SYM, k=2, tol=-1.0), ValueError, "tol"),
+    ("bad max_iter", lambda t: lanczos(SYM, k=2, max_iter=0), ValueError, "max_iter"),
+    ("lanczos_ritz num_iter 0", lambda t: lanczos_ritz(SYM, num_iter=0), ValueError, "num_iter"),
+    ("subspace k too large", lambda t: subspace_iteration(SYM, k=6), ValueError, "k=6"),
+    ("hutchinson zero samples", lambda t: hutchinson(SYM, 0), ValueError, "num_samples=0"),
+    ("hutchinson distribution", lambda t: hutchinson(SYM, 4, distribution="uniform"), ValueError, "distribution"),
+    ("hutchpp too few matvecs", lambda t: hutchpp(SYM, 2), ValueError, "num_matvecs"),
+    ("density kappa", lambda t: spectral_density(SYM, 4, kappa=1.0), ValueError, "kappa"),
+    ("exact too large", lambda t: exact(SYM, max_bytes=10), ValueError, "max_bytes"),
+    ("power v0 wrong length", lambda t: power_iteration(SYM, k=1, v0=torch.ones(3, dtype=F64)), ValueError, "v0"),
+    # theory
+    ("theory widths", lambda t: T.balanced_spectrum((2, 0), [1.0], 1.0), ValueError, "width"),
+    ("theory sigma_x", lambda t: T.ggn_trace([np.ones((2, 2))], -1.0), ValueError, "sigma_x"),
+    ("theory weights chain", lambda t: T.lambda_max_upper_bound([np.ones((2, 3)), np.ones((2, 3))], 1.0), ValueError,
+     "chain"),
+    ("theory alpha_max", lambda t: T.sharpness_from_labels(0.0, 2, 1.0), ValueError, "alpha_max"),
+    ("hierarchy shapes", lambda t: Hy.ggn_decomposition(np.ones((2, 3)), np.ones((2, 3)), np.zeros(2, int)), ValueError,
+     "jacobians"),
+    # bridge
+    ("unknown quantity", lambda t: conjecture(setting=st.linear_networks(), quantity="norm"), ValueError, "quantity"),
+    ("unknown operator", lambda t: conjecture(setting=st.linear_networks(), operator="fisher"), ValueError, "operator"),
+    ("unknown relation", lambda t: conjecture(setting=st.linear_networks(), relation="<"), ValueError, "relation"),
+    ("unknown expect", lambda t: conjecture(setting=st.linear_networks(), expect="maybe"), ValueError, "expect"),
+    ("prediction of wrong shape", lambda t: compare([1.0, 2.0], Measurement(np.ones(3), np.zeros(3), "m", 3, 1e-16)),
+     ValueError, "every eigenvalue"),
+    ("NaN prediction", lambda t: compare(float("nan"), Measurement(np.asarray(1.0), np.asarray(0.0), "m", 1, 1e-16)),
+     ValueError, "NaN"),
+    ("unknown setting kind", lambda t: build_setting(kind="resnet"), ValueError, "kind"),
+    ("least-squares without targets", lambda t: build_setting("linear", (2, 2), at_least_squares_solution=True),
+     ValueError, "at_least_squares_solution"),
+]
+
+
+@pytest.mark.parametrize("call, exc, message", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_bad_input_gets_a_clear_error(tmp_path, call, exc, message):
+    with pytest.raises(exc, match=message):
+        call(tmp_path)
