@@ -12,8 +12,7 @@ import inspect
 import numpy as np
 import torch
 
-from hessverify.data import gaussian_inputs, one_hot, whiten
-from hessverify.data.imbalance import _class_counts
+from hessverify.data import gaussian_inputs, labels_with_proportion, one_hot, whiten
 from hessverify.models import balanced_factorization, balanced_weights, get_weights, linear_network
 from hessverify._validation import check_positive_int_sequence, check_choice
 
@@ -99,9 +98,7 @@ def _literal(v):
 def _labels(n: int, num_classes: int, alpha_max: float | None, g: torch.Generator) -> torch.Tensor:
     if alpha_max is None:
         return torch.randint(num_classes, (n,), generator=g)
-    counts = _class_counts(n, alpha_max, num_classes, 0)
-    labels = torch.cat([torch.full((c,), k, dtype=torch.long) for k, c in enumerate(counts)])
-    return labels[torch.randperm(n, generator=g)]
+    return labels_with_proportion(n, num_classes, alpha_max, g)
 
 
 def build_setting(

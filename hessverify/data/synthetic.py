@@ -32,3 +32,25 @@ def random_labels(n: int, num_classes: int, generator: torch.Generator | None = 
     n = check_positive_int("n", n)
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)
     return torch.randint(num_classes, (n,), generator=generator)
+
+
+def gaussian_mixture(labels: torch.Tensor, d0: int, separation: float = 2.0,
+                     generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Inputs ``x_i = mu_{y_i} + N(0, I)`` with class means ``mu_c ~ N(0, separation^2 / d0 I)``: labelled
+    data whose inputs carry the labels, at any size and label proportion (a stand-in for real data)."""
+    labels = torch.as_tensor(labels).long()
+    d0 = check_positive_int("d0", d0)
+    C = int(labels.max()) + 1
+    means = torch.randn(C, d0, generator=generator, dtype=dtype) * separation / d0**0.5
+    return means[labels] + torch.randn(labels.numel(), d0, generator=generator, dtype=dtype)
+
+
+def labels_with_proportion(n: int, num_classes: int, alpha_max: float, generator: torch.Generator | None = None,
+                           majority: int = 0) -> torch.Tensor:
+    """``n`` shuffled labels: class ``majority`` holds ``round(alpha_max n)``, the others share the rest
+    evenly (the counts of :func:`hessverify.data.imbalanced_subset`)."""
+    from hessverify.data.imbalance import _class_counts
+
+    counts = _class_counts(check_positive_int("n", n), alpha_max, num_classes, majority)
+    labels = torch.cat([torch.full((c,), k, dtype=torch.long) for k, c in enumerate(counts)])
+    return labels[torch.randperm(n, generator=generator)]

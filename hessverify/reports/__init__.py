@@ -1,0 +1,1 @@
+"""Ablation and reproduction reports: ``hessverify reports`` / ``nox -s reports`` writes ``reports/<name>/``."""

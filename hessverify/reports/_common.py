@@ -1,0 +1,73 @@
+"""Shared pieces of the reports: profiles, progress, deterministic figures, report files."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from hessverify.cache import atomic_write_text  # noqa: E402
+from hessverify.verification_report import environment  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of one report run. ``quick``: this 2-core CPU machine in minutes; ``paper``: the documents' sizes."""
+
+    name: str
+    n: int  # samples per data set (synthetic / Fashion-MNIST)
+    d0: int  # synthetic input width
+    width: int  # hidden width of the 4-layer networks
+    epochs: int
+    lr: float
+    alphas: tuple[float, ...]
+    ns: tuple[int, ...]  # sample sizes of the n-independence check
+    digits_n: int
+    trace_width: int  # Fig 3 network width
+    num_checkpoints: int
+    krylov_size: int
+
+
+PROFILES = {
+    "quick": Profile("quick", n=400, d0=32, width=32, epochs=4000, lr=0.05, alphas=(0.2, 0.4, 0.6, 0.8, 1.0),
+                     ns=(200, 400, 800), digits_n=150, trace_width=32, num_checkpoints=6, krylov_size=200),
+    "paper": Profile("paper", n=5000, d0=784, width=64, epochs=10_000, lr=0.01,
+                     alphas=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), ns=(1000, 2500, 5000), digits_n=170,
+                     trace_width=256, num_checkpoints=10, krylov_size=1000),
+}
+
+
+class Progress:
+    """One line per finished step, with elapsed time, to stderr."""
+
+    def __init__(self, name: str):
+        self.name, self.start = name, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{self.name} {time.perf_counter() - self.start:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def save_figure(fig, path: Path) -> str:
+    """Save without timestamps in the PNG metadata (same data, same bytes)."""
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path.name
+
+
+def write_report(directory: Path, *, title: str, verdict: str, body: list[str], data: dict, config: dict,
+                 command: str) -> dict:
+    """``report.md`` and ``data.json`` in ``directory``; returns the index entry."""
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = {"title": title, "verdict": verdict, "config": config, "environment": environment(), "data": data}
+    atomic_write_text(directory / "data.json", json.dumps(payload, indent=1, sort_keys=True, default=float) + "\n")
+    md = [f"# {title}", "", f"**Verdict:** {verdict}", "", *body, "", "## Configuration", "",
+          "```json", json.dumps(config, indent=1, sort_keys=True, default=str), "```", "",
+          f"Regenerate: `{command}` (deterministic given the seed; data in `data.json`).", ""]
+    atomic_write_text(directory / "report.md", "\n".join(md))
+    return {"name": directory.name, "title": title, "verdict": verdict}
