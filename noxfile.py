@@ -8,7 +8,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["verify"]
+nox.options.sessions = ["verify", "reports"]
 nox.options.reuse_existing_virtualenvs = True
 PYTHON = "3.11"
 CONSTRAINTS = ("-c", "constraints.txt")
@@ -31,6 +31,13 @@ def verify(session: nox.Session) -> None:
     _install(session)
     session.run("hessverify", "verify", "tests/conjectures", "--report", "reports/verification", "--readme",
                 "README.md", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def reports(session: nox.Session) -> None:
+    """The ablation and reproduction reports (quick profile; ``nox -s reports -- --profile paper`` on a GPU)."""
+    _install(session, "test,reports")
+    session.run("hessverify", "reports", *(session.posargs or ["--profile", "quick"]))
 
 
 @nox.session(python=PYTHON)

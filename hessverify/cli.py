@@ -59,9 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--report", default=None, metavar="PREFIX", help="also write PREFIX.md and PREFIX.json")
     v.add_argument("--readme", default=None, metavar="FILE",
                    help="replace the block between <!-- claims:start --> and <!-- claims:end --> in FILE")
+    r = sub.add_parser("reports", help="regenerate the ablation and reproduction reports")
+    r.add_argument("--profile", default="quick", choices=["quick", "paper", "test"])
+    r.add_argument("--out", default="reports", help="output directory (default: reports)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--only", nargs="*", default=None, help="report groups: ablations seed_figures krylov hierarchy")
     args = parser.parse_args(argv)
     if args.command == "verify":
         return _verify(args)
+    if args.command == "reports":
+        from hessverify.reports.runner import run_reports
+
+        run_reports(args.out, args.profile, args.seed, args.only)
+        return 0
     return 2
 
 

@@ -49,8 +49,8 @@ def spiked_wishart(n: int = 400, seed: int = 0) -> torch.Tensor:
 
 
 def pareto_wishart(n: int = 400, seed: int = 0) -> torch.Tensor:
-    """002 Fig 8b: ``Z Z^T / n`` with ``Z`` (n/2 x n) i.i.d. Pareto(alpha=1): a power-law spectrum."""
+    """002 Fig 8b: ``Z Z^T / (2n)`` with ``Z`` (n x 2n) i.i.d. Pareto(alpha=1): a power-law spectrum."""
     rng = np.random.default_rng(seed)
-    Z = torch.as_tensor(rng.pareto(1.0, (n // 2, n)) + 1.0)
-    A = Z.T @ Z / n
+    Z = torch.as_tensor(rng.pareto(1.0, (n, 2 * n)) + 1.0)
+    A = Z @ Z.T / (2 * n)
     return (A + A.T) / 2

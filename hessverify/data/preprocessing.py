@@ -40,6 +40,15 @@ def drop_constant_columns(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return X[:, keep], keep
 
 
+def reduce_to_column_rank(X: torch.Tensor) -> torch.Tensor:
+    """``X V_r``: the inputs in coordinates of their ``r``-dimensional column space (``r`` the numerical rank),
+    so that :func:`whiten` applies to image data with constant or collinear pixels."""
+    X = as_tensor_2d("X", X)
+    U, S, Vh = torch.linalg.svd(X, full_matrices=False)
+    r = int((S > S.max() * max(X.shape) * torch.finfo(X.dtype).eps).sum())
+    return X @ Vh[:r].T
+
+
 def one_hot(labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """One-hot targets ``(n, num_classes)`` from integer labels in ``[0, num_classes)``."""
     num_classes = check_positive_int("num_classes", num_classes)

@@ -40,6 +40,9 @@ PROFILES = {
     "paper": Profile("paper", n=5000, d0=784, width=64, epochs=10_000, lr=0.01,
                      alphas=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), ns=(1000, 2500, 5000), digits_n=170,
                      trace_width=256, num_checkpoints=10, krylov_size=1000),
+    # seconds, for the test suite (determinism, kill-and-resume); not a result to read
+    "test": Profile("test", n=60, d0=8, width=8, epochs=150, lr=0.05, alphas=(0.4, 0.8), ns=(40, 60), digits_n=100,
+                    trace_width=8, num_checkpoints=2, krylov_size=40),
 }
 
 

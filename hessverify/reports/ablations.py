@@ -16,7 +16,7 @@ from scipy import stats
 
 from hessverify.cache import ResultCache
 from hessverify.data import (drop_constant_columns, gaussian_mixture, imbalanced_subset, labels_with_proportion,
-                             load_digits, load_real_dataset, one_hot, whiten)
+                             load_digits, load_real_dataset, one_hot, reduce_to_column_rank, whiten)
 from hessverify.data.loaders import DataFilesMissingError
 from hessverify.estimators import lanczos
 from hessverify.models import balanced_weights, kaiming_uniform_weights, linear_network
@@ -28,6 +28,8 @@ from theory.linear import sharpness_from_labels, sharpness_from_labels_singular_
 DEPTH = 4
 NUM_CLASSES = 10
 INIT_SCALE = 0.3  # singular value of every layer at balanced initialisation
+#: part of every cache key: bump it when a cell's computation changes, so stale cached cells are not reused
+CACHE_VERSION = 2
 CELLS = {
     "whitened": dict(whiten=True, init="balanced", activation=None, title="Whitened inputs, balanced init (Fig 1 right)"),
     "raw_inputs": dict(whiten=False, init="balanced", activation=None, title="Raw inputs (Fig 2 left)"),
@@ -44,8 +46,8 @@ def _data(source: str, alpha: float, n: int, whitened: bool, profile: Profile, s
     else:
         X_all, y_all = load_digits() if source == "digits" else load_real_dataset(source)
         idx = imbalanced_subset(y_all, n, alpha, generator=g, num_classes=NUM_CLASSES)
-        X, labels = drop_constant_columns(X_all[idx])[0], y_all[idx]
-    X = whiten(X, 1.0) if whitened else X - X.mean(0)  # raw: centred only
+        X, labels = reduce_to_column_rank(drop_constant_columns(X_all[idx])[0]), y_all[idx]
+    X = whiten(X, 1.0) if whitened else X  # raw: as drawn (not centred, not scaled)
     return X, one_hot(labels, NUM_CLASSES), labels
 
 
@@ -53,14 +55,13 @@ def _projected_prediction(X: torch.Tensor, Y: torch.Tensor) -> float:
     """Derived eq (14) at the least-squares solution: labels projected on the column space of X."""
     Q, _ = torch.linalg.qr(X)
     proj = Q @ (Q.T @ Y)
-    sigma_x = float((X.pow(2).sum() / (X.shape[0] * X.shape[1])).sqrt())
-    return sharpness_from_labels_singular_value(float(torch.linalg.matrix_norm(proj, 2)), X.shape[0], DEPTH, sigma_x)
+    return sharpness_from_labels_singular_value(float(torch.linalg.matrix_norm(proj, 2)), X.shape[0], DEPTH, 1.0)
 
 
 def run_cell(cell: str, alpha: float, n: int, source: str, profile: Profile, seed: int, cache: ResultCache) -> dict:
     """Train one cell and measure its final sharpness (cached by configuration)."""
     spec = CELLS[cell]
-    config = {"report": "ablation", "cell": cell, "alpha": alpha, "n": n, "source": source, "seed": seed,
+    config = {"report": "ablation", "version": CACHE_VERSION, "cell": cell, "alpha": alpha, "n": n, "source": source, "seed": seed,
               "depth": DEPTH, "width": profile.width, "epochs": profile.epochs, "lr": profile.lr,
               "init_scale": INIT_SCALE, "d0": profile.d0}
 
@@ -79,7 +80,8 @@ def run_cell(cell: str, alpha: float, n: int, source: str, profile: Profile, see
                 "stopped": result.stopped, "lambda_max_hessian": float(rh.eigenvalues[0]),
                 "residual_hessian": float(rh.residuals[0]), "lambda_max_ggn": float(rg.eigenvalues[0]),
                 "pred_printed": sharpness_from_labels(alpha_actual, DEPTH, 1.0),
-                "pred_projected": _projected_prediction(X, Y), "d0": X.shape[1]}
+                # the derived form needs Assumption 2 (whitened inputs); not defined for raw inputs
+                "pred_projected": _projected_prediction(X, Y) if spec["whiten"] else None, "d0": X.shape[1]}
 
     return cache.get_or_compute(config, compute)
 
@@ -94,7 +96,7 @@ def _sweep(cell, source, n, profile, seed, cache, progress, alphas) -> list[dict
         r = run_cell(cell, alpha, n, source, profile, seed, cache)
         rows.append(r)
         progress(f"{cell}/{source} n={n} alpha={alpha:.2f} ({i + 1}/{len(alphas)}): lambda_max={r['lambda_max_hessian']:.4f}"
-                 f" printed={r['pred_printed']:.4f} projected={r['pred_projected']:.4f}")
+                 f" printed={r['pred_printed']:.4f} projected={r['pred_projected']}")
     return rows
 
 
@@ -104,7 +106,8 @@ def _panel(ax, rows, title):
                 label="measured, Hessian (Lanczos)")
     ax.plot(a, [r["lambda_max_ggn"] for r in rows], "x", label="measured, GGN")
     ax.plot(a, [r["pred_printed"] for r in rows], "-", label="eq (14) as printed")
-    ax.plot(a, [r["pred_projected"] for r in rows], "--", label="eq (14) with projected labels")
+    if all(r["pred_projected"] is not None for r in rows):
+        ax.plot(a, [r["pred_projected"] for r in rows], "--", label="eq (14) with projected labels")
     ax.set_xlabel(r"max. label proportion $\alpha_{max}$")
     ax.set_ylabel(r"sharpness $\lambda_{max}$ (loss units)")
     ax.set_title(title, fontsize=9)
@@ -113,16 +116,18 @@ def _panel(ax, rows, title):
 def _summary(rows) -> dict:
     meas = [r["lambda_max_hessian"] for r in rows]
     rho = stats.spearmanr([r["alpha_actual"] for r in rows], meas).statistic if len(rows) > 2 else float("nan")
+    projected = [r["pred_projected"] for r in rows]
     return {"max_rel_dev_printed": float(_rel(meas, [r["pred_printed"] for r in rows]).max()),
-            "max_rel_dev_projected": float(_rel(meas, [r["pred_projected"] for r in rows]).max()),
+            "max_rel_dev_projected": (float(_rel(meas, projected).max()) if None not in projected else None),
             "spearman_alpha_vs_sharpness": float(rho), "max_final_loss": float(max(r["final_loss"] for r in rows))}
 
 
 def cell_verdict(name: str, s: dict) -> str:
     trend = "increases" if s["spearman_alpha_vs_sharpness"] > 0.8 else "does not increase monotonically"
+    projected = ("the projected-label form does not apply (inputs not whitened)" if s["max_rel_dev_projected"] is None
+                 else f"the projected-label form by up to {100 * s['max_rel_dev_projected']:.1f}%")
     return (f"{name}: sharpness {trend} with alpha_max (Spearman {s['spearman_alpha_vs_sharpness']:.2f}); "
-            f"eq 14 as printed off by up to {100 * s['max_rel_dev_printed']:.0f}%, the projected-label form by up to "
-            f"{100 * s['max_rel_dev_projected']:.1f}%")
+            f"eq 14 as printed off by up to {100 * s['max_rel_dev_printed']:.0f}%, {projected}")
 
 
 def ablation_reports(out: Path, profile: Profile, seed: int, cache: ResultCache) -> list[dict]:
@@ -147,7 +152,8 @@ def ablation_reports(out: Path, profile: Profile, seed: int, cache: ResultCache)
                 "| alpha_max | lambda_max (Hessian) | residual | GGN | eq 14 printed | projected | final loss |",
                 "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         body += [f"| {r['alpha_actual']:.3f} | {r['lambda_max_hessian']:.5f} | {r['residual_hessian']:.1e} | "
-                 f"{r['lambda_max_ggn']:.5f} | {r['pred_printed']:.5f} | {r['pred_projected']:.5f} | "
+                 f"{r['lambda_max_ggn']:.5f} | {r['pred_printed']:.5f} | "
+                 f"{'n/a' if r['pred_projected'] is None else format(r['pred_projected'], '.5f')} | "
                  f"{r['final_loss']:.2e} |" for r in rows]
         entries.append(write_report(d, title=f"Ablation: {spec['title']}", verdict=cell_verdict(cell, s), body=body,
                                     data={"rows": rows, "summary": s}, command=command,
@@ -197,11 +203,10 @@ def _real_data(out, profile, seed, cache, progress, command) -> dict:
         sources.append(("fashion_mnist", profile.n))
     except DataFilesMissingError:
         pass
-    alphas = [a for a in profile.alphas if a * profile.digits_n <= 170 or True]
     results, lines = {}, []
     fig, axes = plt.subplots(1, len(sources), figsize=(5.5 * len(sources), 4), squeeze=False)
     for ax, (source, n) in zip(axes[0], sources):
-        usable = [a for a in alphas if round(a * n) <= (170 if source == "digits" else 6000)]
+        usable = [a for a in profile.alphas if round(a * n) <= (170 if source == "digits" else 6000)]
         rows = _sweep("whitened", source, n, profile, seed, cache, progress, usable)
         results[source] = {"rows": rows, "summary": _summary(rows)}
         _panel(ax, rows, f"{source}, n={n}, whitened, balanced init")
@@ -210,9 +215,10 @@ def _real_data(out, profile, seed, cache, progress, command) -> dict:
     d = out / "real_data"
     d.mkdir(parents=True, exist_ok=True)
     png = save_figure(fig, d / "sharpness_vs_alpha.png")
-    body = [f"![real data]({png})", "", "*Figure: the whitened cell on real images (UCI digits from scikit-learn, "
-            "constant pixels dropped; Fashion-MNIST when its files are installed). MNIST/CIFAR-10 files are not "
-            "available offline here.*", "", *[f"- {l}" for l in lines]]
+    body = [f"![real data]({png})", "", "*Figure: the whitened cell on real images (UCI digits from scikit-learn; "
+            "constant pixels dropped and the rest reduced to their column space, so whitening applies; "
+            "Fashion-MNIST when its files are installed). MNIST/CIFAR-10 files are not available offline here.*",
+            "", *[f"- {l}" for l in lines]]
     return write_report(d, title="Real data (003 Fig 1 right on installed data sets)", verdict="; ".join(lines),
                         body=body, data=results, command=command,
                         config={"profile": profile.__dict__, "seed": seed, "sources": sources})

@@ -1,0 +1,196 @@
+"""003 Fig 1 (left, middle), Fig 3 (trace along training) and Fig 4 (top-10 along training), reproduced."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hessverify.cache import ResultCache
+from hessverify.data import gaussian_inputs, gaussian_mixture, labels_with_proportion, one_hot, whiten
+from hessverify.estimators import exact, hutchinson, lobpcg
+from hessverify.models import balanced_weights, get_weights, linear_network
+from hessverify.operators import ggn, hessian
+from hessverify.reports._common import Profile, Progress, plt, save_figure, write_report
+from hessverify.training import TrainConfig, train_full_batch
+from theory.linear import balanced_spectrum, ggn_trace, shallow_spectrum, singular_values_from_labels
+
+CACHE_VERSION = 1  # bump when fig3/fig4's computation changes
+
+
+def fig1_left(out: Path, seed: int) -> dict:
+    """003 App. C, Fig 1 left: X' 20x100 N(0,1) whitened with sigma_x = 3, 20 singular values U[0,1], L = 5,
+    Y = W_5...W_1 X (zero loss). The GGN's eigenvalues against eq (9) with singular values from eq (13)."""
+    g = torch.Generator().manual_seed(seed)
+    d, n, L, sigma_x = 20, 100, 5, 3.0
+    X = whiten(gaussian_inputs(n, d, generator=g), sigma_x)
+    s = torch.rand(d, generator=g, dtype=torch.float64).sort(descending=True).values
+    widths = (d,) * (L + 1)
+    model = linear_network(widths, weights=balanced_weights(widths, s, generator=g))
+    with torch.no_grad():
+        Y = model(X)
+    r = exact(ggn(model, "mse", X, Y))
+    s13 = singular_values_from_labels(Y.numpy(), L, sigma_x)  # eq (13) from the labels alone
+    theory = balanced_spectrum(widths, s13, sigma_x)
+    measured = r.eigenvalues.numpy()
+    top = theory > 1e-8 * theory[0]
+    rel = np.abs(measured[top] - theory[top]) / theory[top]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.loglog(theory[top], measured[top], ".", ms=3, label="eigenvalue pairs")
+    lim = [theory[top].min(), theory[top].max()]
+    ax.loglog(lim, lim, "k-", lw=0.7, label="y = x")
+    ax.set_xlabel("theory: eq (9) with eq (13) singular values")
+    ax.set_ylabel("numerical GGN eigenvalue (dense eigh)")
+    ax.legend(fontsize=8)
+    d_ = out / "fig1_left"
+    d_.mkdir(parents=True, exist_ok=True)
+    png = save_figure(fig, d_ / "theory_vs_numerics.png")
+    verdict = (f"fig1_left: all {int(top.sum())} non-negligible eigenvalues match eq (9)+(13) to max relative error "
+               f"{rel.max():.1e} (certificate {float(r.residuals.max()):.1e})")
+    body = [f"![theory vs numerics]({png})", "", "*Figure: every GGN eigenvalue above 1e-8 of the largest, "
+            "numerical against the closed form; points on the diagonal mean exact agreement (zero loss, whitened, "
+            "balanced: all assumptions hold).*"]
+    return write_report(d_, title="003 Fig 1 left: eigenvalues from the labels (eq 9, 13)", verdict=verdict,
+                        body=body, data={"theory": theory.tolist(), "measured": measured.tolist(),
+                                         "max_rel_error": float(rel.max())},
+                        config={"d": d, "n": n, "L": L, "sigma_x": sigma_x, "seed": seed},
+                        command="hessverify reports --only seed_figures")
+
+
+def fig1_middle(out: Path, seed: int) -> dict:
+    """003 Fig 1 middle: lambda_max = L sigma_x^2 sigma^{2(L-1)} (eq 9b, i = j = 1) over depth and spectral norm,
+    with numerical checks at grid points."""
+    depths = np.arange(1, 11)
+    norms = np.linspace(0.5, 1.3, 81)
+    Lg, Sg = np.meshgrid(depths, norms)
+    lam = Lg * Sg ** (2 * (Lg - 1))
+    checks = []
+    g = torch.Generator().manual_seed(seed)
+    for L in (2, 4, 8):
+        for s in (0.8, 1.0, 1.2):
+            widths = (3,) * (L + 1)
+            model = linear_network(widths, weights=balanced_weights(widths, [s, 0.5 * s, 0.25 * s], generator=g))
+            X = whiten(gaussian_inputs(6, 3, generator=g), 1.0)
+            with torch.no_grad():
+                Y = model(X)
+            num = float(exact(ggn(model, "mse", X, Y)).eigenvalues[0])
+            checks.append({"depth": L, "norm": s, "numerical": num, "theory": L * s ** (2 * (L - 1))})
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    cs = ax.contourf(Lg, Sg, np.log10(lam), levels=30, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label=r"$\log_{10} \lambda_{max}$ ($\sigma_x = 1$)")
+    ax.plot([c["depth"] for c in checks], [c["norm"] for c in checks], "w+", label="checked numerically")
+    ax.set_xlabel("depth L")
+    ax.set_ylabel(r"spectral norm $\sigma_1(W_l)$")
+    ax.legend(fontsize=7, loc="lower left")
+    d_ = out / "fig1_middle"
+    d_.mkdir(parents=True, exist_ok=True)
+    png = save_figure(fig, d_ / "depth_norm_contour.png")
+    err = max(abs(c["numerical"] - c["theory"]) / c["theory"] for c in checks)
+    verdict = (f"fig1_middle: sharpness grows like L sigma^(2(L-1)); {len(checks)} grid points checked numerically, "
+               f"max relative error {err:.1e}")
+    body = [f"![contour]({png})", "", "*Figure: log10 of the predicted sharpness; above sigma = 1 depth amplifies it, "
+            "below it shrinks it. Crosses: dense GGN spectra that agree with the contour.*"]
+    return write_report(d_, title="003 Fig 1 middle: depth and spectral norm", verdict=verdict, body=body,
+                        data={"checks": checks}, config={"seed": seed}, command="hessverify reports --only seed_figures")
+
+
+def _train_with_checkpoints(widths, profile, seed, lr):
+    g = torch.Generator().manual_seed(seed)
+    labels = labels_with_proportion(profile.n, widths[-1], 0.4, g)
+    X = whiten(gaussian_mixture(labels, widths[0], generator=g), 1.0)
+    Y = one_hot(labels, widths[-1])
+    model = linear_network(widths, weights=balanced_weights(widths, [0.3] * min(widths), generator=g))
+    every = max(1, profile.epochs // profile.num_checkpoints)
+    res = train_full_batch(model, X, Y, TrainConfig(epochs=profile.epochs, lr=lr, checkpoint_every=every))
+    return model, X, Y, res
+
+
+def _at(model, params):
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), params):
+            p.copy_(q)
+    return model
+
+
+def fig3_trace(out: Path, profile: Profile, seed: int, cache: ResultCache) -> dict:
+    """003 Fig 3: Hutchinson's trace of the Hessian (100 Gaussian probes, 95% interval) against eq (7) along training."""
+    progress = Progress("fig3_trace")
+    widths = (profile.d0, profile.trace_width, profile.trace_width, profile.trace_width, 10)
+
+    def compute():
+        model, X, Y, res = _train_with_checkpoints(widths, profile, seed, lr=profile.lr)
+        rows = []
+        for epoch, params in sorted(res.checkpoints.items()):
+            _at(model, params)
+            t = hutchinson(hessian(model, "mse", X, Y), 100, distribution="gaussian", seed=seed)
+            lo, hi = t.ci(0.95)
+            rows.append({"epoch": epoch, "hutchinson": t.value, "ci_low": lo, "ci_high": hi,
+                         "eq7": ggn_trace([w.numpy() for w in get_weights(model)], 1.0),
+                         "loss": res.losses[min(epoch, res.epochs - 1)]})
+            progress(f"epoch {epoch}: Hutchinson {t.value:.3f} [{lo:.3f}, {hi:.3f}], eq 7 {rows[-1]['eq7']:.3f}")
+        return {"rows": rows}
+
+    rows = cache.get_or_compute({"report": "fig3", "version": CACHE_VERSION, "profile": profile.name, "seed": seed, "widths": widths,
+                                 "epochs": profile.epochs, "lr": profile.lr}, compute)["rows"]
+    ep = [r["epoch"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.fill_between(ep, [r["ci_low"] for r in rows], [r["ci_high"] for r in rows], alpha=0.3, label="Hutchinson 95% CI")
+    ax.plot(ep, [r["hutchinson"] for r in rows], "o-", label="Hutchinson (100 probes), Hessian")
+    ax.plot(ep, [r["eq7"] for r in rows], "k--", label="eq (7), GGN closed form")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("trace of the loss Hessian")
+    ax.legend(fontsize=7)
+    d_ = out / "fig3_trace"
+    d_.mkdir(parents=True, exist_ok=True)
+    png = save_figure(fig, d_ / "trace_along_training.png")
+    covered = sum(r["ci_low"] <= r["eq7"] <= r["ci_high"] for r in rows)
+    verdict = (f"fig3_trace: eq (7) lies inside Hutchinson's 95% interval at {covered}/{len(rows)} checkpoints "
+               f"(max |diff|/eq7 = {max(abs(r['hutchinson'] - r['eq7']) / r['eq7'] for r in rows):.1%})")
+    body = [f"![trace]({png})", "", f"*Figure: {len(widths) - 1}-layer linear network of width {profile.trace_width}, "
+            "whitened 10-class Gaussian mixture, balanced init; the trace of the Hessian (not only the GGN) "
+            "along training. The closed form should fall inside the band even while the loss is high.*"]
+    return write_report(d_, title="003 Fig 3: trace along training", verdict=verdict, body=body, data={"rows": rows},
+                        config={"widths": widths, "profile": profile.__dict__, "seed": seed},
+                        command="hessverify reports --only seed_figures")
+
+
+def fig4_top10(out: Path, profile: Profile, seed: int, cache: ResultCache) -> dict:
+    """003 Fig 4: LOBPCG top-10 of the Hessian of a 2-layer linear network against eq (15), along training."""
+    progress = Progress("fig4_top10")
+    widths = (profile.d0, profile.trace_width, 10)
+
+    def compute():
+        model, X, Y, res = _train_with_checkpoints(widths, profile, seed, lr=profile.lr)
+        rows = []
+        for epoch, params in sorted(res.checkpoints.items()):
+            _at(model, params)
+            r = lobpcg(hessian(model, "mse", X, Y), k=10, seed=seed, tol=1e-8)
+            W1, W2 = (w.numpy() for w in get_weights(model))
+            theory = shallow_spectrum(W1, W2, 1.0)[:10]
+            err = (100 * np.abs(r.eigenvalues.numpy() - theory) / theory).tolist()
+            rows.append({"epoch": epoch, "lobpcg": r.eigenvalues.tolist(), "residuals": r.residuals.tolist(),
+                         "eq15": theory.tolist(), "percent_error": err})
+            progress(f"epoch {epoch}: max % error {max(err):.3f}")
+        return {"rows": rows}
+
+    rows = cache.get_or_compute({"report": "fig4", "version": CACHE_VERSION, "profile": profile.name, "seed": seed, "widths": widths,
+                                 "epochs": profile.epochs, "lr": profile.lr}, compute)["rows"]
+    ep = [r["epoch"] for r in rows]
+    errs = np.array([r["percent_error"] for r in rows])
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for i in range(errs.shape[1]):
+        ax.semilogy(ep, np.maximum(errs[:, i], 1e-12), "-", lw=0.8, label=f"$\\lambda_{{{i + 1}}}$" if i < 3 else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("% error of eq (15) vs LOBPCG (Hessian)")
+    ax.legend(fontsize=7)
+    d_ = out / "fig4_top10"
+    d_.mkdir(parents=True, exist_ok=True)
+    png = save_figure(fig, d_ / "top10_percent_error.png")
+    verdict = (f"fig4_top10: eq (15) error on the top 10 falls from {errs[0].max():.2f}% at initialisation to "
+               f"{errs[-1].max():.3f}% at the end of training")
+    body = [f"![top10]({png})", "", f"*Figure: 2-layer linear network {widths}; percentage error of each of the top "
+            "10 Hessian eigenvalues (LOBPCG, certified) against the pairwise sums of eq (15). The error is the "
+            "Hessian's second-order term, which vanishes as the loss falls.*"]
+    return write_report(d_, title="003 Fig 4: top-10 along training (eq 15)", verdict=verdict, body=body,
+                        data={"rows": rows}, config={"widths": widths, "profile": profile.__dict__, "seed": seed},
+                        command="hessverify reports --only seed_figures")
