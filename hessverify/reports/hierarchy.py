@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from hessverify.data import drop_constant_columns, load_digits
+from hessverify.data.spectra import pareto_wishart, spiked_wishart
 from hessverify.estimators import spectral_density
 from hessverify.models import linear_network
 from hessverify.operators import ggn, hessian, ntk
@@ -17,27 +18,9 @@ from theory.hierarchy import ggn_decomposition
 STEPS = 25  # mid-training: the loss is still well above zero, so G has its class structure
 
 
-def _spiked(n: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    Z = torch.randn(n, n, generator=g, dtype=torch.float64)
-    X = torch.zeros(n, n, dtype=torch.float64)
-    X[0, 0], X[1, 1], X[2, 2] = 5.0, 4.0, 3.0
-    A = X + Z @ Z.T / n
-    return (A + A.T) / 2
-
-
-def _pareto(n: int, seed: int) -> torch.Tensor:
-    """002 Fig 8b: ``Z Z^T / (2n)`` with ``Z`` (n x 2n) i.i.d. Pareto(1) (the caption's "Z in R^{500x1000}",
-    read as a full-rank n x n matrix)."""
-    rng = np.random.default_rng(seed)
-    Z = torch.as_tensor(rng.pareto(1.0, (n, 2 * n)) + 1.0)
-    A = Z @ Z.T / (2 * n)
-    return (A + A.T) / 2
-
-
 def density_report(out: Path, profile: Profile, seed: int) -> dict:
     n = 2 * profile.krylov_size
-    A, B = _spiked(n, seed), _pareto(n, seed)
+    A, B = spiked_wishart(n, seed), pareto_wishart(n, seed)
     la, lb = np.linalg.eigvalsh(A.numpy()), np.linalg.eigvalsh(B.numpy())
     da = spectral_density(A, num_iter=min(128, n), num_vectors=10, seed=seed)
     db = spectral_density(B, num_iter=min(48, n), num_vectors=10, seed=seed, log_scale=True)  # wider kernel

@@ -5,36 +5,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from hessverify.data.spectra import FAMILIES, family_spectrum, symmetric_from_eigenvalues
 from hessverify.estimators import lanczos_ritz
 from hessverify.reports._common import Profile, Progress, plt, save_figure, write_report
 
-FAMILIES = ("gaussian", "uniform", "banded", "custom")
 VARIANTS = ("full", "double", "selective", "none")
-
-
-def family_spectrum(name: str, n: int, seed: int) -> np.ndarray:
-    """000 §3.3: Gaussian, uniform on [-50, 50], banded clusters, custom (bulk near 0 + 10 outliers each side)."""
-    rng = np.random.default_rng(seed)
-    if name == "gaussian":
-        lam = rng.standard_normal(n) * 10
-    elif name == "uniform":
-        lam = rng.uniform(-50, 50, n)
-    elif name == "banded":
-        centres = np.array([-40.0, -10.0, 0.0, 15.0, 45.0])
-        lam = centres[rng.integers(0, 5, n)] + rng.uniform(-0.5, 0.5, n)
-    else:
-        lam = np.concatenate([rng.normal(0, 1, n - 20), rng.uniform(20, 60, 10), -rng.uniform(20, 60, 10)])
-    return np.sort(lam)[::-1]
-
-
-def matrix_with_spectrum(lam: np.ndarray, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    Q, R = torch.linalg.qr(torch.randn(lam.size, lam.size, generator=g, dtype=torch.float64))
-    Q = Q * torch.sign(torch.diagonal(R))
-    A = Q @ torch.diag(torch.as_tensor(lam.copy())) @ Q.T
-    return (A + A.T) / 2
 
 
 def converged_count(ritz: np.ndarray, lam: np.ndarray, eps: float = 1e-5) -> int:
@@ -59,7 +35,7 @@ def krylov_report(out: Path, profile: Profile, seed: int) -> dict:
     figo, axo = plt.subplots(figsize=(5.5, 4))
     for f_i, fam in enumerate(FAMILIES):
         lam = family_spectrum(fam, n, seed)
-        A = matrix_with_spectrum(lam, seed)
+        A = symmetric_from_eigenvalues(lam, seed)
         data[fam] = {}
         ax1, ax5 = axes1.flat[f_i], axes5.flat[f_i]
         ax1.plot(np.arange(1, n + 1), lam, "k-", lw=2, alpha=0.4, label="ground truth")
