@@ -50,6 +50,8 @@ def linear_network(
 
 def linear_layers(model: nn.Module) -> list[nn.Linear]:
     """The ``nn.Linear`` layers of ``model`` in order."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 

@@ -17,6 +17,8 @@ _ROUND = [0.0, 0.5, 1.0, 1.5, 2.0]
 
 def widths(depth=st.integers(1, 6), width=st.integers(1, 6), *, max_params: int = 240) -> st.SearchStrategy:
     """Width tuples ``(d0, ..., dL)``: bottlenecks, ``d0 != dL`` and width 1 included."""
+    if max_params < 1:
+        raise ValueError(f"max_params={max_params} must be at least 1")
     depth = st.just(depth) if isinstance(depth, int) else depth
     width = st.just(width) if isinstance(width, int) else width
 
@@ -28,6 +30,10 @@ def widths(depth=st.integers(1, 6), width=st.integers(1, 6), *, max_params: int 
 
 def singular_values(k: int, *, low: float = 0.0, high: float = 2.0, allow_zero: bool = True) -> st.SearchStrategy:
     """``k`` singular values: distinct, repeated (drawn from round numbers) or zero."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r} must be a positive int (min(widths))")
+    if not 0 <= low <= high:
+        raise ValueError(f"need 0 <= low <= high for singular values, got low={low}, high={high}")
     value = st.floats(low, high, allow_nan=False, allow_infinity=False).map(lambda x: round(x, 6))
     round_values = [v for v in _ROUND if low <= v <= high and (allow_zero or v > 0)]
     if not allow_zero:
@@ -38,6 +44,8 @@ def singular_values(k: int, *, low: float = 0.0, high: float = 2.0, allow_zero: 
 
 def sigma_x(low: float = 0.25, high: float = 3.0) -> st.SearchStrategy:
     """Input scale of 003 Assumption 2."""
+    if not 0 < low <= high:
+        raise ValueError(f"need 0 < low <= high for sigma_x, got low={low}, high={high}")
     return st.one_of(st.sampled_from([v for v in (1.0, 0.5, 2.0) if low <= v <= high]),
                      st.floats(low, high).map(lambda x: round(x, 4)))
 
@@ -90,6 +98,10 @@ def mlps(activation: str = "tanh", *, widths=None, depth=st.integers(1, 4), n_ex
          sigma_x=None, bias=True, loss="mse", targets="teacher", seed=st.integers(0, 2**16),
          weight_scale=st.floats(0.3, 2.0).map(lambda x: round(x, 3)), **fixed) -> st.SearchStrategy:
     """Non-linear MLPs ``Linear, act, ..., Linear`` with biases; ``loss="cross_entropy"`` draws labels."""
+    if activation not in ("tanh", "relu", "sigmoid"):
+        raise ValueError(f"activation={activation!r} is not supported; use 'tanh', 'relu' or 'sigmoid'")
+    if loss not in ("mse", "cross_entropy"):
+        raise ValueError(f"loss={loss!r} is not supported by mlps(); use 'mse' or 'cross_entropy'")
     from hessverify import strategies as _s
     w = widths if widths is not None else _s.widths(depth=depth, max_params=200)
     if loss == "cross_entropy":

@@ -52,6 +52,12 @@ def mse_loss(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor
 def train_full_batch(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, config: TrainConfig = TrainConfig(),
                      callback: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train ``model`` in place; ``callback(epoch, loss)`` is called at every checkpoint (for progress)."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    with torch.no_grad():
+        out = model(X)
+    if out.shape != Y.shape:
+        raise ValueError(f"Y has shape {tuple(Y.shape)} but the model outputs {tuple(out.shape)}; they must match")
     result = TrainResult()
     lr = config.lr
     params = [p for p in model.parameters() if p.requires_grad]

@@ -8,15 +8,22 @@ import scipy.sparse.linalg as sla
 import torch
 
 from hessverify import conjecture, strategies as st
-from hessverify.compare import compare, Measurement, measure
-from hessverify.data import (imbalanced_subset, load_cifar10, load_mnist_idx, load_real_dataset, one_hot, whiten,
-                             DataFilesMissingError, gaussian_inputs, random_labels)
+from hessverify.cli import main as cli_main
+from hessverify.compare import Measurement, build_operator, compare, measure
+from hessverify.data import (DataFilesMissingError, drop_constant_columns, gaussian_inputs, gaussian_mixture,
+                             imbalanced_subset, label_proportions, labels_with_proportion, load_cifar10,
+                             load_mnist_idx, load_real_dataset, one_hot, random_labels, reduce_to_column_rank,
+                             teacher_labels, teacher_targets, whiten)
+from hessverify.data import spectra
 from hessverify.estimators import (exact, hutchinson, hutchpp, lanczos, lanczos_ritz, lobpcg, power_iteration,
                                    spectral_density, subspace_iteration)
-from hessverify.models import balanced_weights, linear_network, load_weights, unbalanced_weights
+from hessverify.models import (balanced_factorization, balanced_weights, get_weights, kaiming_uniform_weights,
+                               linear_network, load_weights, unbalanced_weights)
+from hessverify.reports.runner import run_reports
+from hessverify.training import TrainConfig, train_full_batch
 from hessverify.operators import ggn, hessian, ntk
 from hessverify.settings import build_setting
-from theory import hierarchy as Hy, linear as T
+from theory import hierarchy as Hy, linear as T, symbolic as S
 
 F64 = torch.float64
 
@@ -164,7 +171,86 @@ ROWS = [
 ]
 
 
+def _flat_net():
+    return linear_network((2, 2))
+
+
+ROWS += [
+    ("linear_layers of a non-module", lambda t: get_weights("net"), TypeError,
+     "torch.nn.Module"),
+    ("kaiming widths", lambda t: kaiming_uniform_weights((2,)), ValueError,
+     "widths"),
+    ("balanced_factorization shape", lambda t: balanced_factorization(
+        torch.ones(3, 3, dtype=F64), (2, 2, 3)), ValueError, "\\(d_L, d_0\\)"),
+    ("drop_constant_columns 1-D", lambda t: drop_constant_columns(torch.ones(3)),
+     ValueError, "X must be 2-D"),
+    ("reduce_to_column_rank NaN", lambda t: reduce_to_column_rank(
+        torch.full((3, 2), float("nan"), dtype=F64)), ValueError, "NaN"),
+    ("label_proportions float", lambda t: label_proportions(torch.ones(3)),
+     TypeError, "integer"),
+    ("gaussian_mixture d0", lambda t: gaussian_mixture(LAB, 0), ValueError, "d0"),
+    ("labels_with_proportion alpha", lambda t: labels_with_proportion(10, 4, 0.1),
+     ValueError, "alpha_max"),
+    ("teacher_targets d_out", lambda t: teacher_targets(X, 0), ValueError,
+     "d_out"),
+    ("teacher_labels one class", lambda t: teacher_labels(X, 1), ValueError,
+     "num_classes"),
+    ("spectra: empty", lambda t: spectra.symmetric_from_eigenvalues([]),
+     ValueError, "non-empty"),
+    ("spectra: unknown family", lambda t: spectra.family_spectrum("x", 5),
+     ValueError, "family"),
+    ("spectra: spiked n", lambda t: spectra.spiked_wishart(2), ValueError,
+     "three spikes"),
+    ("train: epochs 0", lambda t: TrainConfig(epochs=0), ValueError,
+     "epochs"),
+    ("train: Y shape", lambda t: train_full_batch(
+        _flat_net(), torch.ones(3, 2, dtype=F64), torch.ones(3, 5, dtype=F64)), ValueError, "Y has shape"),
+    ("measure: unknown quantity", lambda t: measure(build_setting("linear", (2, 2)), "norm"), ValueError,
+     "quantity"),
+    ("build_operator: unknown", lambda t: build_operator(
+        build_setting("linear", (2, 2)), "fisher"), ValueError, "operator"),
+    ("strategies: k", lambda t: st.singular_values(0), ValueError, "k=0"),
+    ("strategies: sigma_x", lambda t: st.sigma_x(low=0.0), ValueError, "sigma_x"),
+    ("strategies: activation", lambda t: st.mlps(activation="gelu"), ValueError, "activation"),
+    ("strategies: max_params", lambda t: st.widths(max_params=0), ValueError, "max_params"),
+    ("reports: profile", lambda t: run_reports(t, "huge"),
+     ValueError, "profile"),
+    ("reports: only", lambda t: run_reports(t, only=["x"]),
+     ValueError, "only"),
+    ("theory: num_params widths", lambda t: T.num_params((3,)), ValueError, "depth"),
+    ("theory: pairwise depth", lambda t: T.pairwise_eigenvalues([1.0], [1.0], 0, 1.0), ValueError, "depth"),
+    ("theory: closed form negative", lambda t: T.geometric_closed_form([-1.0], [1.0], 2), ValueError, "non-negative"),
+    ("theory: max_nonzero widths", lambda t: T.max_nonzero_eigenvalues((0, 2)), ValueError, "width"),
+    ("theory: shallow_lambda_max chain", lambda t: T.shallow_lambda_max(np.ones((2, 3)), np.ones((2, 4)), 1.0),
+     ValueError, "chain"),
+    ("theory: singh NaN", lambda t: T.singh_lambda_max(np.full((2, 2), np.nan), np.ones((2, 2)), 1.0), ValueError,
+     "NaN"),
+    ("theory: prefix_suffix layer", lambda t: T.prefix_suffix([np.ones((2, 2))], 2), ValueError, "layer"),
+    ("theory: shallow_trace 1-D", lambda t: T.shallow_trace(np.ones(2), np.ones((2, 2)), 1.0), ValueError, "2-D"),
+    ("theory: ntk X width", lambda t: T.ntk_kronecker_sum([np.ones((2, 3))], np.ones((4, 2))), ValueError, "columns"),
+    ("theory: eigenvectors X", lambda t: T.balanced_ntk_eigenvectors(np.ones((2, 3)), np.ones((2, 2)), np.ones((4, 2))),
+     ValueError, "columns"),
+    ("theory: end_to_end rows", lambda t: T.end_to_end_least_squares(np.ones((4, 2)), np.ones((3, 2)), 1.0), ValueError,
+     "rows"),
+    ("theory: labels depth", lambda t: T.singular_values_from_labels(np.ones((4, 2)), 0, 1.0), ValueError, "depth"),
+    ("theory: eq14 n", lambda t: T.sharpness_from_labels_singular_value(1.0, 0, 2, 1.0), ValueError, "n=0"),
+    ("theory: per-sample gradients", lambda t: Hy.per_sample_gradients(np.ones((2, 3, 4)), np.ones((2, 2))), ValueError,
+     "probs"),
+    ("theory: gauss_newton probs", lambda t: Hy.gauss_newton(np.ones((2, 2, 4)), np.ones((2, 2))), ValueError,
+     "probability"),
+    ("theory: symbolic depth", lambda t: S.geometric_sum_residual_at(0), ValueError,
+     "depth"),
+    ("theory: symbolic sizes", lambda t: S.trace_identity_residual(0), ValueError,
+     "at least 1"),
+]
+
+
 @pytest.mark.parametrize("call, exc, message", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
 def test_bad_input_gets_a_clear_error(tmp_path, call, exc, message):
     with pytest.raises(exc, match=message):
         call(tmp_path)
+
+
+def test_cli_names_a_missing_path(tmp_path, capsys):
+    assert cli_main(["verify", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -49,3 +49,31 @@ def check_weights(weights) -> list[np.ndarray]:
         if b.shape[1] != a.shape[0]:
             raise ValueError(f"W_{l + 1} has {b.shape[1]} columns but W_{l} has {a.shape[0]} rows; shapes must chain")
     return Ws
+
+
+def check_depth(depth) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, (numbers.Integral, np.integer)):
+        raise TypeError(f"depth must be an int (number of layers L), got {depth!r}")
+    if int(depth) < 1:
+        raise ValueError(f"depth={depth} must be at least 1 (number of layers L)")
+    return int(depth)
+
+
+def check_nonnegative(name: str, values) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(v)) or np.any(v < 0):
+        raise ValueError(f"{name} must be finite and non-negative (singular values)")
+    return v
+
+
+def check_samples(name: str, A, rows: int | None = None, cols: int | None = None) -> np.ndarray:
+    A = np.asarray(A, dtype=float)
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (samples x features), got shape {A.shape}")
+    if rows is not None and A.shape[0] != rows:
+        raise ValueError(f"{name} has {A.shape[0]} rows but {rows} are needed (one per sample)")
+    if cols is not None and A.shape[1] != cols:
+        raise ValueError(f"{name} has {A.shape[1]} columns but the weights need {cols} (d0)")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return A

@@ -23,27 +23,33 @@ from __future__ import annotations
 import numpy as np
 
 
-def _check(jacobians, probs, labels):
+def _check_jp(jacobians, probs):
     J = np.asarray(jacobians, float)
     P = np.asarray(probs, float)
-    y = np.asarray(labels)
     if J.ndim != 3:
         raise ValueError(f"jacobians must have shape (N, C, p), got {J.shape}")
     N, C, _ = J.shape
     if P.shape != (N, C):
         raise ValueError(f"probs must have shape (N, C) = {(N, C)}, got {P.shape}")
+    if not np.allclose(P.sum(1), 1.0, atol=1e-8) or (P < 0).any():
+        raise ValueError("probs rows must be probability vectors (softmax outputs): non-negative, summing to 1")
+    return J, P
+
+
+def _check(jacobians, probs, labels):
+    J, P = _check_jp(jacobians, probs)
+    N, C, _ = J.shape
+    y = np.asarray(labels)
     if y.shape != (N,) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"labels must be N={N} integer class indices")
     if y.size and (y.min() < 0 or y.max() >= C):
         raise ValueError(f"labels must lie in [0, {C})")
-    if not np.allclose(P.sum(1), 1.0, atol=1e-8) or (P < 0).any():
-        raise ValueError("probs rows must be probability vectors (softmax outputs): non-negative, summing to 1")
     return J, P, y
 
 
 def per_sample_gradients(jacobians, probs) -> np.ndarray:
     """002 eq (3): ``g_{i,c'} = J_i^T (e_{c'} - p_i)``, shape ``(N, C, p)``."""
-    J, P = np.asarray(jacobians, float), np.asarray(probs, float)
+    J, P = _check_jp(jacobians, probs)
     C = J.shape[1]
     R = np.eye(C)[None, :, :] - P[:, None, :]  # (N, c', C)
     return np.einsum("nkc,ncp->nkp", R, J)
@@ -51,7 +57,7 @@ def per_sample_gradients(jacobians, probs) -> np.ndarray:
 
 def gauss_newton(jacobians, probs) -> np.ndarray:
     """002 eq (2): ``G = (1/N) sum_i J_i^T (diag p_i - p_i p_i^T) J_i``."""
-    J, P = np.asarray(jacobians, float), np.asarray(probs, float)
+    J, P = _check_jp(jacobians, probs)
     Hout = np.einsum("nc,cd->ncd", P, np.eye(P.shape[1])) - P[:, :, None] * P[:, None, :]
     return np.einsum("ncp,ncd,ndq->pq", J, Hout, J) / J.shape[0]
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from theory._checks import check_sigma_x, check_widths, check_weights, check_singular_values
+from theory._checks import (check_depth, check_nonnegative, check_samples, check_sigma_x, check_singular_values,
+                            check_weights, check_widths)
 
 
 def num_params(widths: Sequence[int]) -> int:
@@ -28,7 +29,9 @@ def _padded(s: np.ndarray, size: int) -> np.ndarray:
 def pairwise_eigenvalues(s_in: np.ndarray, s_out: np.ndarray, depth: int, sigma_x: float) -> np.ndarray:
     """003 eq (9a): ``lambda_ij = sigma_x^2 sum_{l=1}^L s_i^{2(L-l)} t_j^{2(l-1)}`` for all pairs, as a
     ``(len(s_in), len(s_out))`` array, with ``0^0 = 1`` (``(W^T W)^0 = I``)."""
-    s2, t2 = np.asarray(s_in, float)[:, None] ** 2, np.asarray(s_out, float)[None, :] ** 2
+    depth, sigma_x = check_depth(depth), check_sigma_x(sigma_x)
+    s2 = check_nonnegative("s_in", s_in).reshape(-1)[:, None] ** 2
+    t2 = check_nonnegative("s_out", s_out).reshape(-1)[None, :] ** 2
     total = np.zeros((s2.shape[0], t2.shape[1]))
     for l in range(1, depth + 1):
         total = total + np.power(s2, depth - l) * np.power(t2, l - 1)  # numpy: 0.0 ** 0 == 1.0
@@ -37,7 +40,8 @@ def pairwise_eigenvalues(s_in: np.ndarray, s_out: np.ndarray, depth: int, sigma_
 
 def geometric_closed_form(s_i: np.ndarray, s_j: np.ndarray, depth: int) -> np.ndarray:
     """003 eq (9b): ``(s_i^{2L} - s_j^{2L}) / (s_i^2 - s_j^2)``, and ``L s^{2(L-1)}`` where ``s_i = s_j``."""
-    a, b = np.asarray(s_i, float) ** 2, np.asarray(s_j, float) ** 2
+    depth = check_depth(depth)
+    a, b = check_nonnegative("s_i", s_i) ** 2, check_nonnegative("s_j", s_j) ** 2
     same = np.isclose(a, b, rtol=1e-12, atol=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (a**depth - b**depth) / (a - b)
@@ -116,6 +120,8 @@ def singh_lambda_max(W1: np.ndarray, W2: np.ndarray, sigma_x: float) -> float:
 def prefix_suffix(weights: Sequence[np.ndarray], layer: int) -> tuple[np.ndarray, np.ndarray]:
     """003 eq (4): ``P_l = W_{l-1} ... W_1`` (``d_{l-1} x d_0``) and ``S_l = W_L ... W_{l+1}`` (``d_L x d_l``)."""
     Ws = check_weights(weights)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= len(Ws):
+        raise ValueError(f"layer={layer!r} must be an int in [1, {len(Ws)}] (1-based, as in 003 eq 4)")
     d0, dL = Ws[0].shape[1], Ws[-1].shape[0]
     P = np.eye(d0)
     for W in Ws[: layer - 1]:
@@ -162,7 +168,7 @@ def ntk_kronecker_sum(weights: Sequence[np.ndarray], X: np.ndarray) -> np.ndarra
     """003 eq (5): ``J J^T / n = sum_l (X P_l^T P_l X^T / n) kron (S_l S_l^T)`` in our ``(n, d0)`` layout
     (sample-major rows), an ``(n d_L) x (n d_L)`` matrix. Eq (8) is its balanced special case."""
     Ws = check_weights(weights)
-    X = np.asarray(X, float)
+    X = check_samples("X", X, cols=Ws[0].shape[1])
     n = X.shape[0]
     K = 0.0
     for l in range(1, len(Ws) + 1):
@@ -174,17 +180,19 @@ def ntk_kronecker_sum(weights: Sequence[np.ndarray], X: np.ndarray) -> np.ndarra
 def balanced_ntk_eigenvectors(W1: np.ndarray, WL: np.ndarray, X: np.ndarray) -> np.ndarray:
     """003 eq (9) / (16): ``q_ij = (X v_i / sqrt(n)) kron u_j`` for right singular vectors ``v_i`` of ``W1``
     and left singular vectors ``u_j`` of ``W_L``; columns ordered ``i``-major, shape ``(n d_L, d0 d_L)``."""
-    X = np.asarray(X, float)
+    W1, WL = check_weights([W1]), check_weights([WL])
+    X = check_samples("X", X, cols=W1[0].shape[1])
     n = X.shape[0]
-    _, _, Vt = np.linalg.svd(np.asarray(W1, float), full_matrices=True)
-    U, _, _ = np.linalg.svd(np.asarray(WL, float), full_matrices=True)
+    _, _, Vt = np.linalg.svd(W1[0], full_matrices=True)
+    U, _, _ = np.linalg.svd(WL[0], full_matrices=True)
     cols = [np.kron(X @ Vt[i] / np.sqrt(n), U[:, j]) for i in range(Vt.shape[0]) for j in range(U.shape[1])]
     return np.stack(cols, axis=1)
 
 
 def end_to_end_least_squares(X: np.ndarray, Y: np.ndarray, sigma_x: float) -> np.ndarray:
     """003 eq (12): ``W_L ... W_1 = Y^T X / (n sigma_x^2)`` in our layout (``Y`` is ``(n, d_L)``)."""
-    X, Y = np.asarray(X, float), np.asarray(Y, float)
+    X = check_samples("X", X)
+    Y = check_samples("Y", Y, rows=X.shape[0])
     return Y.T @ X / (X.shape[0] * check_sigma_x(sigma_x) ** 2)
 
 
@@ -195,10 +203,11 @@ def singular_values_from_labels(Y: np.ndarray, depth: int, sigma_x: float, X: np
     Given ``X``, the derived form at the least-squares solution uses the labels projected on the column
     space of ``X``: ``sigma_i(Pi_X Y)`` with ``Pi_X = X X^T / (n sigma_x^2)``.
     """
-    Y = np.asarray(Y, float)
+    Y = check_samples("Y", Y)
+    depth = check_depth(depth)
     n = Y.shape[0]
     if X is not None:
-        X = np.asarray(X, float)
+        X = check_samples("X", X, rows=n)
         Y = X @ (X.T @ Y) / (n * check_sigma_x(sigma_x) ** 2)
     s = np.linalg.svd(Y, compute_uv=False)
     return (s / (np.sqrt(n) * check_sigma_x(sigma_x))) ** (1.0 / depth)
@@ -206,6 +215,10 @@ def singular_values_from_labels(Y: np.ndarray, depth: int, sigma_x: float, X: np
 
 def sharpness_from_labels_singular_value(sigma_max_Y: float, n: int, depth: int, sigma_x: float) -> float:
     """003 eq (14): ``lambda_max = L sigma_x^{2/L} n^{-(1 - 1/L)} sigma_max(Y)^{2(1 - 1/L)}``."""
+    depth, sigma_x = check_depth(depth), check_sigma_x(sigma_x)
+    sigma_max_Y = float(check_nonnegative("sigma_max_Y", sigma_max_Y))
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n={n!r} must be a positive int (number of samples)")
     return depth * sigma_x ** (2 / depth) * sigma_max_Y ** (2 * (1 - 1 / depth)) / n ** (1 - 1 / depth)
 
 
@@ -214,6 +227,5 @@ def sharpness_from_labels(alpha_max: float, depth: int, sigma_x: float) -> float
     ``lambda_max = L sigma_x^{2/L} alpha_max^{1 - 1/L}``, independent of ``n``."""
     if not 0 < alpha_max <= 1:
         raise ValueError(f"alpha_max={alpha_max} must lie in (0, 1]: it is a proportion of samples")
-    if depth < 1:
-        raise ValueError(f"depth={depth} must be at least 1")
+    depth = check_depth(depth)
     return depth * check_sigma_x(sigma_x) ** (2 / depth) * alpha_max ** (1 - 1 / depth)

@@ -28,6 +28,8 @@ def geometric_limit_residual():
 
 def geometric_sum_residual_at(depth: int):
     """The same identity at a concrete depth, including the equal case: returns (generic, equal) residuals."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth={depth!r} must be a positive int")
     total = sum(a ** (depth - k) * b ** (k - 1) for k in range(1, depth + 1))
     generic = sp.simplify(total - sp.cancel((a**depth - b**depth) / (a - b)))
     equal = sp.simplify(total.subs(b, a) - depth * a ** (depth - 1))
@@ -53,6 +55,8 @@ def eq9_at_depth_two_equals_eq15_residual():
 def trace_identity_residual(d0: int = 2, d1: int = 2, dL: int = 2, num_samples: int = 3):
     """003 eq (7) for one summand: ``Tr((X^T P^T P X / n) kron (S S^T)) = Tr(P X X^T P^T / n) ||S||_F^2``, and
     with ``X X^T / n = sigma_x^2 I`` this is ``sigma_x^2 ||P||_F^2 ||S||_F^2``. Small explicit symbolic matrices."""
+    if min(d0, d1, dL, num_samples) < 1:
+        raise ValueError("d0, d1, dL and num_samples must all be at least 1")
     P = sp.Matrix(d1, d0, lambda i, j: sp.Symbol(f"p{i}{j}"))
     S = sp.Matrix(dL, d1, lambda i, j: sp.Symbol(f"s{i}{j}"))
     X = sp.Matrix(d0, num_samples, lambda i, j: sp.Symbol(f"x{i}{j}"))

@@ -16,7 +16,10 @@ from hessverify._validation import check_positive_int
 
 def label_proportions(labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
     """Empirical class proportions ``alpha_c`` (003 §4: ``alpha_i = sigma_i(Y)^2 / n`` for one-hot ``Y``)."""
-    labels = torch.as_tensor(labels).long()
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.is_floating_point() or labels.numel() == 0:
+        raise TypeError("labels must be a non-empty 1-D integer tensor of class indices")
+    labels = labels.long()
     c = int(labels.max()) + 1 if num_classes is None else num_classes
     return torch.bincount(labels, minlength=c).double() / labels.numel()
 

@@ -13,7 +13,9 @@ FAMILIES = ("gaussian", "uniform", "banded", "custom")
 
 def symmetric_from_eigenvalues(eigenvalues, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``Q diag(eigenvalues) Q^T`` with a Haar-random orthogonal ``Q`` (QR of a Gaussian matrix, signs fixed)."""
-    lam = torch.as_tensor(np.ascontiguousarray(eigenvalues, dtype=np.float64), dtype=dtype)
+    lam = torch.as_tensor(np.ascontiguousarray(eigenvalues, dtype=np.float64), dtype=dtype).reshape(-1)
+    if lam.numel() == 0 or not bool(torch.isfinite(lam).all()):
+        raise ValueError("eigenvalues must be a non-empty list of finite numbers")
     g = torch.Generator().manual_seed(seed)
     Q, R = torch.linalg.qr(torch.randn(lam.numel(), lam.numel(), generator=g, dtype=dtype))
     Q = Q * torch.sign(torch.diagonal(R))
@@ -43,6 +45,8 @@ def family_spectrum(name: str, n: int, seed: int = 0) -> np.ndarray:
 
 def spiked_wishart(n: int = 400, seed: int = 0) -> torch.Tensor:
     """002 Fig 8a: ``diag(5, 4, 3, 0, ...) + Z Z^T / n`` with standard normal ``Z`` (n x n)."""
+    if n < 3:
+        raise ValueError(f"n={n} must be at least 3 (three spikes)")
     g = torch.Generator().manual_seed(seed)
     Z = torch.randn(n, n, generator=g, dtype=torch.float64)
     X = torch.zeros(n, n, dtype=torch.float64)
@@ -54,6 +58,8 @@ def spiked_wishart(n: int = 400, seed: int = 0) -> torch.Tensor:
 def pareto_wishart(n: int = 400, seed: int = 0) -> torch.Tensor:
     """002 Fig 8b: ``Z Z^T / (2n)`` with ``Z`` (n x 2n) i.i.d. Pareto(alpha = 1): a power-law spectrum. (The
     caption's "Z in R^{500 x 1000}" read as giving a full-rank n x n matrix.)"""
+    if n < 1:
+        raise ValueError(f"n={n} must be at least 1")
     rng = np.random.default_rng(seed)
     Z = torch.as_tensor(rng.pareto(1.0, (n, 2 * n)) + 1.0)
     A = Z @ Z.T / (2 * n)

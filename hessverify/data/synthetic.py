@@ -38,7 +38,10 @@ def gaussian_mixture(labels: torch.Tensor, d0: int, separation: float = 2.0,
                      generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Inputs ``x_i = mu_{y_i} + N(0, I)`` with class means ``mu_c ~ N(0, separation^2 / d0 I)``: labelled
     data whose inputs carry the labels, at any size and label proportion (a stand-in for real data)."""
-    labels = torch.as_tensor(labels).long()
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.is_floating_point() or labels.numel() == 0:
+        raise TypeError("labels must be a non-empty 1-D integer tensor of class indices")
+    labels = labels.long()
     d0 = check_positive_int("d0", d0)
     C = int(labels.max()) + 1
     means = torch.randn(C, d0, generator=generator, dtype=dtype) * separation / d0**0.5
@@ -51,6 +54,9 @@ def labels_with_proportion(n: int, num_classes: int, alpha_max: float, generator
     evenly (the counts of :func:`hessverify.data.imbalanced_subset`)."""
     from hessverify.data.imbalance import _class_counts
 
+    num_classes = check_positive_int("num_classes", num_classes, minimum=2)
+    if not 1.0 / num_classes - 1e-12 <= alpha_max <= 1.0:
+        raise ValueError(f"alpha_max={alpha_max} must lie in [1/C, 1] = [{1 / num_classes:.4g}, 1]")
     counts = _class_counts(check_positive_int("n", n), alpha_max, num_classes, majority)
     labels = torch.cat([torch.full((c,), k, dtype=torch.long) for k, c in enumerate(counts)])
     return labels[torch.randperm(n, generator=generator)]
