@@ -1,9 +1,10 @@
 """Matrix-free curvature operators of (model, loss, data): Hessian, GGN and NTK."""
 from hessverify.operators.base import CurvatureOperator
+from hessverify.operators.distributed import DistributedOperator, distributed
 from hessverify.operators.ggn import GGNOperator, ggn
 from hessverify.operators.hessian import BACKENDS, HessianOperator, hessian
 from hessverify.operators.losses import LOSSES
 from hessverify.operators.ntk import NTKOperator, ntk
 
 __all__ = ["CurvatureOperator", "hessian", "ggn", "ntk", "HessianOperator", "GGNOperator", "NTKOperator",
-           "BACKENDS", "LOSSES"]
+           "BACKENDS", "LOSSES", "distributed", "DistributedOperator"]
