@@ -41,23 +41,27 @@ _SELECTIVE_RATIO = 0.717
 class _Run:
     """What one Lanczos run produced: the basis, the tridiagonal matrix and the per-step diagnostics."""
 
-    Q: torch.Tensor
+    Q: torch.Tensor  # rows while running, (d, m) columns when done
     alpha: list = field(default_factory=list)
     beta: list = field(default_factory=list)
     ritz_history: list = field(default_factory=list)
     orthogonality: list = field(default_factory=list)
     restarted_at: list = field(default_factory=list)
+    _ritz_cache: tuple = (0, None)
 
     @property
     def m(self) -> int:
         return len(self.alpha)
 
     def ritz(self) -> tuple[np.ndarray, np.ndarray]:
-        """Eigen-decomposition of ``T_m`` (ascending)."""
+        """Eigen-decomposition of ``T_m`` (ascending); computed once per step."""
+        if self._ritz_cache[0] == self.m:
+            return self._ritz_cache[1]
         a = np.asarray(self.alpha, dtype=np.float64)
-        if self.m == 1:
-            return a.copy(), np.ones((1, 1))
-        return scipy.linalg.eigh_tridiagonal(a, np.asarray(self.beta[: self.m - 1], dtype=np.float64))
+        out = (a.copy(), np.ones((1, 1))) if self.m == 1 else scipy.linalg.eigh_tridiagonal(
+            a, np.asarray(self.beta[: self.m - 1], dtype=np.float64))
+        self._ritz_cache = (self.m, out)
+        return out
 
 
 def _score(theta: np.ndarray, which: str) -> np.ndarray:
@@ -78,14 +82,15 @@ def _lanczos_run(A: SymmetricOperator, g: torch.Generator, max_steps: int, reort
     d = A.size
     n_free = d - (0 if locked is None else locked.shape[1])
     max_steps = min(max_steps, n_free)
-    run = _Run(Q=torch.zeros(d, max_steps, dtype=A.dtype, device=A.device))
+    # Lanczos vectors as contiguous rows: Q[:j].T is a (d, j) view that BLAS reads without copying
+    run = _Run(Q=torch.zeros(max_steps, d, dtype=A.dtype, device=A.device))
     orth_fro2 = 0.0
     q = _fresh_vector(A, g, locked, None)
     for j in range(max_steps):
-        run.Q[:, j] = q
+        run.Q[j] = q
         # orthogonality loss ||Q^T Q - I||_F, updated with the new column
         if j:
-            c = run.Q[:, :j].T @ q
+            c = run.Q[:j] @ q
             orth_fro2 += 2 * float(c @ c)
         orth_fro2 += (float(q @ q) - 1.0) ** 2
         run.orthogonality.append(math.sqrt(orth_fro2))
@@ -97,8 +102,8 @@ def _lanczos_run(A: SymmetricOperator, g: torch.Generator, max_steps: int, reort
         w_norm_before = float(torch.linalg.vector_norm(w))
         w = w - a * q
         if j and run.beta[j - 1] != 0.0:
-            w = w - run.beta[j - 1] * run.Q[:, j - 1]
-        basis = run.Q[:, : j + 1]
+            w = w - run.beta[j - 1] * run.Q[j - 1]
+        basis = run.Q[: j + 1].T
         if reorth == "full":
             w = _orthogonalise(w, basis, 1)
         elif reorth == "double":
@@ -117,11 +122,11 @@ def _lanczos_run(A: SymmetricOperator, g: torch.Generator, max_steps: int, reort
             # invariant subspace found: continue the run from a fresh direction (T becomes block diagonal)
             run.beta.append(0.0)
             run.restarted_at.append(j + 1)
-            q = _fresh_vector(A, g, locked, run.Q[:, : j + 1])
+            q = _fresh_vector(A, g, locked, run.Q[: j + 1].T)
             continue
         run.beta.append(b)
         q = w / b
-    run.Q = run.Q[:, : run.m]
+    run.Q = run.Q[: run.m].T  # (d, m): columns are the Lanczos vectors
     return run
 
 

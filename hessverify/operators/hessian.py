@@ -44,6 +44,9 @@ class HessianOperator(CurvatureOperator):
     def _double_backward(self, V: torch.Tensor) -> torch.Tensor:
         out = torch.zeros_like(V)
         for theta, g in self._gradient_graphs():
+            if V.shape[1] == 1:  # one vector: a plain backward pass, no vmap over the graph
+                out[:, 0] += torch.autograd.grad(g, theta, grad_outputs=V[:, 0], retain_graph=True)[0]
+                continue
             hv = torch.autograd.grad(g, theta, grad_outputs=V.T.contiguous(), retain_graph=True,
                                      is_grads_batched=True)[0]
             out += hv.T
