@@ -40,8 +40,17 @@ def reports(session: nox.Session) -> None:
     session.run("hessverify", "reports", *(session.posargs or ["--profile", "quick"]))
 
 
+#: the peers of the side-by-side benchmark, installed without their dependencies (pyhessian would pull
+#: torchvision and with it a CUDA torch build); curvlinops' own dependencies are listed explicitly
+PEERS = ("pyhessian==0.1", "hessian-eigenthings==1.0.0a5", "curvlinops-for-pytorch==3.0.1",
+         "backpack-for-pytorch==1.7.1", "einconv==0.1.0", "linear-operator==0.6.1", "jaxtyping==0.3.11",
+         "opt-einsum==3.4.0", "einops==0.8.2", "tqdm==4.70.1")
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks on the reference problem (numbers go to reports/bench_estimators.json)."""
+    """Benchmarks on the reference problem, side by side with the peers: writes reports/performance.{md,json}."""
     _install(session)
+    session.install("--no-deps", *PEERS)
     session.run("python", "-m", "benchmarks.bench_estimators", "--out", "reports/bench_estimators.json")
+    session.run("python", "-m", "benchmarks.bench_peers", "--out", "reports/performance")

@@ -1,0 +1,186 @@
+"""Side-by-side benchmark against PyHessian, hessian-eigenthings and curvlinops (+ scipy eigsh) on the reference
+problem; writes ``reports/performance.md`` and ``.json``. Run by ``nox -s bench`` (which installs the peers
+without their dependencies, see noxfile.py).
+
+Every figure is measured in this one run, on the same model, data and dtype (float64, CPU). Accuracy is the
+largest relative error of the returned eigenvalues against a dense ``eigh`` of the same Hessian.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+import warnings
+
+import numpy as np
+import scipy
+import scipy.sparse.linalg as sla
+import torch
+
+import hessverify
+from benchmarks.bench_estimators import best_of, gradient_time
+from benchmarks.reference_problem import reference_problem
+from hessverify.cache import atomic_write_text
+from hessverify.estimators import exact, lanczos, lobpcg
+from hessverify.operators import BACKENDS, hessian
+
+
+def _rel_err(values, truth) -> float:
+    v = np.sort(np.asarray(values, dtype=float))[::-1]
+    return float(np.max(np.abs(v - truth[: v.size]) / np.abs(truth[: v.size])))
+
+
+def _timed(fn):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - t, [str(w.message)[:120] for w in caught]
+
+
+class Counter:
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *a, **k):
+        self.calls += 1
+        return self.fn(*a, **k)
+
+
+def peers(model, X, labels):
+    """Build each peer's Hessian operator; a peer that fails to import or build is reported, not fatal."""
+    out, errors = {}, {}
+    try:
+        import importlib
+
+        out["pyhessian"] = importlib.import_module("pyhessian.hessian")  # the module (the package re-exports the class)
+    except Exception as e:  # noqa: BLE001 - reported in the output
+        errors["pyhessian"] = repr(e)
+    try:
+        import hessian_eigenthings as he
+
+        op = he.HessianOperator(model, [(X, labels)], he.supervised_loss(torch.nn.functional.cross_entropy))
+        out["hessian-eigenthings"] = (he, op)
+    except Exception as e:  # noqa: BLE001
+        errors["hessian-eigenthings"] = repr(e)
+    try:
+        from curvlinops import HessianLinearOperator
+
+        params = [p for p in model.parameters()]
+        H = HessianLinearOperator(model, torch.nn.CrossEntropyLoss(), params, [(X, labels)])
+        out["curvlinops"] = H
+    except Exception as e:  # noqa: BLE001
+        errors["curvlinops"] = repr(e)
+    return out, errors
+
+
+def main() -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="reports/performance")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    model, X, labels = reference_problem()
+    p = sum(q.numel() for q in model.parameters())
+    H = hessian(model, "cross_entropy", X, labels)
+    truth = exact(H).eigenvalues.numpy()
+    t_grad = gradient_time(model, X, labels)
+    found, errors = peers(model, X, labels)
+    res = {"problem": "tanh MLP 64-64-64-10, biases, cross-entropy, 512 Gaussian inputs, float64, CPU",
+           "num_params": p, "gradient_ms": 1e3 * t_grad, "hvp_over_gradient": {}, "topk": {}, "defaults": {},
+           "peer_errors": errors}
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(p, generator=g, dtype=torch.float64)
+    for b in BACKENDS:
+        Hb = hessian(model, "cross_entropy", X, labels, backend=b)
+        res["hvp_over_gradient"][f"hessverify[{b}]"] = best_of(lambda: Hb.matvec(v), 10) / t_grad
+    if "pyhessian" in found:
+        hc = found["pyhessian"].hessian(model, torch.nn.CrossEntropyLoss(), data=(X, labels), cuda=False)
+        vs = [torch.randn_like(q) for q in hc.params]
+        res["hvp_over_gradient"]["pyhessian"] = best_of(
+            lambda: found["pyhessian"].hessian_vector_product(hc.gradsH, hc.params, vs), 10) / t_grad
+    if "hessian-eigenthings" in found:
+        he, op = found["hessian-eigenthings"]
+        res["hvp_over_gradient"]["hessian-eigenthings"] = best_of(lambda: op.matvec(v), 10) / t_grad
+    if "curvlinops" in found:
+        Hc = found["curvlinops"]
+        res["hvp_over_gradient"]["curvlinops"] = best_of(lambda: Hc @ v, 10) / t_grad
+
+    for k in (1, 5, 20):
+        row = {}
+        r, t, w = _timed(lambda: lanczos(H, k=k, tol=1e-10, seed=0))
+        row["hessverify.lanczos"] = {"seconds": t, "matvecs": r.num_matvecs, "rel_error": _rel_err(r.eigenvalues, truth)}
+        r, t, w = _timed(lambda: lobpcg(H, k=k, tol=1e-10, seed=0, max_iter=2000))
+        row["hessverify.lobpcg"] = {"seconds": t, "matvecs": r.num_matvecs, "rel_error": _rel_err(r.eigenvalues, truth)}
+        if "pyhessian" in found and k <= 5:  # its deflated power iteration needs ~30,000 HVPs (3 min) for k = 20
+            ph = found["pyhessian"]
+            hc = ph.hessian(model, torch.nn.CrossEntropyLoss(), data=(X, labels), cuda=False)
+            counter = Counter(ph.hessian_vector_product)
+            ph.hessian_vector_product = counter
+            try:
+                (vals, _), t, w = _timed(lambda: hc.eigenvalues(maxIter=10_000, tol=1e-10, top_n=k))
+            finally:
+                ph.hessian_vector_product = counter.fn
+            row["pyhessian.power_iteration"] = {"seconds": t, "matvecs": counter.calls, "rel_error": _rel_err(vals, truth)}
+        if "hessian-eigenthings" in found:
+            he, op = found["hessian-eigenthings"]
+            m = min(p - 1, max(60, 4 * k))
+            r, t, w = _timed(lambda: he.lanczos(op, k=k, max_iter=m, tol=1e-10, which="LA", seed=0))
+            row["hessian-eigenthings.lanczos"] = {"seconds": t, "matvecs": m, "rel_error": _rel_err(r.eigenvalues, truth),
+                                                  "max_iter": m}
+        if "curvlinops" in found:
+            lo = found["curvlinops"].to_scipy()
+            counter = Counter(lo.matvec)
+            lc = sla.LinearOperator(lo.shape, matvec=counter, dtype=np.float64)
+            vals, t, w = _timed(lambda: sla.eigsh(lc, k=k, which="LA", tol=1e-10, return_eigenvectors=False))
+            row["curvlinops+eigsh"] = {"seconds": t, "matvecs": counter.calls, "rel_error": _rel_err(vals, truth)}
+        res["topk"][str(k)] = row
+        print(f"top-{k}: " + "; ".join(f"{n} {e['seconds']:.2f}s/{e['matvecs']} mv/err {e['rel_error']:.1e}"
+                                      for n, e in row.items()), flush=True)
+
+    # what each peer returns for the top 5 at its defaults
+    if "pyhessian" in found:
+        hc = found["pyhessian"].hessian(model, torch.nn.CrossEntropyLoss(), data=(X, labels), cuda=False)
+        (vals, _), t, w = _timed(lambda: hc.eigenvalues(top_n=5))
+        res["defaults"]["pyhessian"] = {"rel_error": _rel_err(vals, truth), "seconds": t, "warnings": w}
+    if "hessian-eigenthings" in found:
+        he, op = found["hessian-eigenthings"]
+        r, t, w = _timed(lambda: he.lanczos(op, k=5))
+        res["defaults"]["hessian-eigenthings"] = {"rel_error": _rel_err(r.eigenvalues, truth), "seconds": t,
+                                                  "warnings": w, "converged": r.converged.tolist()}
+    r, t, w = _timed(lambda: lanczos(H, k=5))
+    res["defaults"]["hessverify.lanczos"] = {"rel_error": _rel_err(r.eigenvalues, truth), "seconds": t, "warnings": w}
+    res["versions"] = {"hessverify": hessverify.__version__, "torch": torch.__version__, "scipy": scipy.__version__,
+                       "python": platform.python_version()}
+    res["machine"] = f"{platform.machine()}, {torch.get_num_threads()} threads, CPU"
+    write(res, args.out)
+    return res
+
+
+def write(res: dict, prefix: str) -> None:
+    atomic_write_text(f"{prefix}.json", json.dumps(res, indent=1, sort_keys=True) + "\n")
+    lines = ["# Performance", "", f"Problem: {res['problem']} ({res['num_params']} parameters); machine: {res['machine']}; "
+             f"versions: {res['versions']}. Command: `nox -s bench`. Timings vary run to run; ratios in one run "
+             "are comparable.", "", f"Gradient: {res['gradient_ms']:.2f} ms.", "", "## HVP cost in gradients "
+             "(goal: at most 2)", "", "| implementation | HVP / gradient |", "| --- | ---: |"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in res["hvp_over_gradient"].items()]
+    for k, row in res["topk"].items():
+        lines += ["", f"## Top {k} eigenvalue(s), asked for 1e-8 relative", "",
+                  "| method | seconds | matvecs | max rel. error |", "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {n} | {e['seconds']:.3f} | {e['matvecs']} | {e['rel_error']:.1e} |" for n, e in row.items()]
+        accurate = {n: e for n, e in row.items() if e["rel_error"] <= 1e-8}
+        peers_ok = {n: e for n, e in accurate.items() if not n.startswith("hessverify")}
+        ours = min((e["seconds"] for n, e in accurate.items() if n.startswith("hessverify")), default=float("inf"))
+        if peers_ok:
+            best = min(peers_ok.items(), key=lambda kv: kv[1]["seconds"])
+            lines.append(f"\nFastest peer at 1e-8: {best[0]} ({best[1]['seconds']:.3f} s); hessverify's best "
+                         f"{ours:.3f} s: {best[1]['seconds'] / ours:.2f}x (goal: 3x).")
+    lines += ["", "## Top 5 at each library's defaults", "", "| method | max rel. error | warnings |", "| --- | ---: | --- |"]
+    lines += [f"| {n} | {e['rel_error']:.1e} | {'; '.join(e['warnings']) or 'none'} |" for n, e in res["defaults"].items()]
+    if res["peer_errors"]:
+        lines += ["", "Peers that could not run: " + "; ".join(f"{k}: {v}" for k, v in res["peer_errors"].items())]
+    atomic_write_text(f"{prefix}.md", "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
