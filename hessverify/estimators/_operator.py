@@ -138,6 +138,15 @@ def make_generator(device, seed: int | None, generator: torch.Generator | None =
     return g
 
 
+def emit_warnings(notes) -> tuple[str, ...]:
+    """Issue each note as a ``RuntimeWarning`` at the estimator's caller; return them for the result."""
+    import warnings
+
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
+    return tuple(notes)
+
+
 def default_tol(dtype: torch.dtype) -> float:
     """Residual tolerance relative to ||A||: 1e-10 in float64, 1e-4 in float32/half."""
     return 1e-10 if dtype == torch.float64 else 1e-4

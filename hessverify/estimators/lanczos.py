@@ -19,7 +19,6 @@ make a single run and set ``multiplicities_guaranteed=False``.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,7 +26,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_count, check_k, default_tol, make_generator
+from hessverify.estimators._operator import (SymmetricOperator, check_count, check_k, default_tol, emit_warnings, make_generator)
 from hessverify.estimators.result import SpectralResult
 
 Which = Literal["LA", "SA", "LM", "BE"]
@@ -267,8 +266,7 @@ def lanczos(
         )
     if not bool(converged.all()):
         notes.append(f"{int((~converged).sum())} of {k} Ritz values did not reach tol={tol:g}; raise max_iter")
-    for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    notes = emit_warnings(notes)
     return SpectralResult(
         eigenvalues=vals_t, residuals=res, num_matvecs=A.num_matvecs - matvecs_before, converged=converged,
         method=f"lanczos[{reorth}]", eigenvectors=Y if return_eigenvectors else None, iterations=steps,
@@ -307,8 +305,7 @@ def lanczos_ritz(
     if reorth in ("none", "selective") and max(run.orthogonality) > A.eps**0.5:
         notes.append(f"Lanczos vectors lost orthogonality (||Q^T Q - I||_F = {max(run.orthogonality):.1e}): "
                      "ghost copies are likely and the residual estimates are not certificates")
-    for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    notes = emit_warnings(notes)
     res = torch.as_tensor(est[order], dtype=A.dtype)
     norm_est = float(np.abs(theta).max())
     return SpectralResult(

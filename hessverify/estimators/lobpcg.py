@@ -8,11 +8,10 @@ eigenvalue among the top ``k`` appears with its full multiplicity (``multiplicit
 """
 from __future__ import annotations
 
-import warnings
 
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_k, default_tol, make_generator
+from hessverify.estimators._operator import (SymmetricOperator, check_k, default_tol, emit_warnings, make_generator)
 from hessverify.estimators.result import SpectralResult
 
 
@@ -111,8 +110,7 @@ def lobpcg(
     notes = () if bool(converged.all()) else (
         f"{int((~converged).sum())} of {k} eigenpairs did not reach tol={tol:g} in {max_iter} iterations; "
         "raise max_iter",)
-    for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    notes = emit_warnings(notes)
     return SpectralResult(
         eigenvalues=vals, residuals=res, num_matvecs=A.num_matvecs - before, converged=converged, method="lobpcg",
         eigenvectors=Xk if return_eigenvectors else None, iterations=it, which="LA" if largest else "SA", tol=tol,

@@ -6,11 +6,10 @@ drift into later ones (004 §3). Both find eigenvalues by magnitude (``which="LM
 """
 from __future__ import annotations
 
-import warnings
 
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_k, default_tol, make_generator
+from hessverify.estimators._operator import (SymmetricOperator, check_k, default_tol, emit_warnings, make_generator)
 from hessverify.estimators.result import SpectralResult
 
 
@@ -79,8 +78,7 @@ def power_iteration(
     notes = () if bool(converged.all()) else (
         "power iteration did not converge for every eigenvalue (close magnitudes |lambda_2/lambda_1| ~ 1, or "
         "deflation drift); raise max_iter or use lanczos",)
-    for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    notes = emit_warnings(notes)
     return SpectralResult(
         eigenvalues=vals_t, residuals=res, num_matvecs=A.num_matvecs - before, converged=converged,
         method="power_iteration", eigenvectors=Y if return_eigenvectors else None, iterations=iters, which="LM",
@@ -126,8 +124,7 @@ def subspace_iteration(
         Q, _ = torch.linalg.qr(AQ)
     converged = res <= 10 * tol * max(float(theta.abs().max()), 1e-300)
     notes = () if bool(converged.all()) else ("subspace iteration did not converge; raise max_iter",)
-    for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    notes = emit_warnings(notes)
     return SpectralResult(
         eigenvalues=theta, residuals=res, num_matvecs=A.num_matvecs - before, converged=converged,
         method="subspace_iteration", eigenvectors=Y if return_eigenvectors else None, iterations=t, which="LM",
