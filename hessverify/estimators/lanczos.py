@@ -26,7 +26,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from hessverify.estimators._operator import (SymmetricOperator, check_count, check_k, default_tol, emit_warnings, make_generator)
+from hessverify.estimators._operator import (SymmetricOperator, check_count, check_k, default_tol, emit_warnings,
+                                             make_generator)
 from hessverify.estimators.result import SpectralResult
 
 Which = Literal["LA", "SA", "LM", "BE"]
