@@ -8,9 +8,6 @@ from pathlib import Path
 
 from hessverify.cache import atomic_write_text as atomic_write
 
-STATUS_ORDER = {"refuted": 0, "error": 1, "holds": 2, "refuted (expected)": 3}
-
-
 def environment() -> dict:
     import hypothesis
     import numpy
@@ -21,7 +18,8 @@ def environment() -> dict:
 
     return {"hessverify": hessverify.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "scipy": scipy.__version__, "hypothesis": hypothesis.__version__, "python": platform.python_version(),
-            "device": "cpu", "hypothesis_profile": os.environ.get("HYPOTHESIS_PROFILE", "ci")}
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()})",
+            "hypothesis_profile": os.environ.get("HYPOTHESIS_PROFILE", "ci")}
 
 
 def table(records) -> str:
