@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--profile", default="quick", choices=["quick", "paper", "test"])
     r.add_argument("--out", default="reports", help="output directory (default: reports)")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--only", nargs="*", default=None, help="report groups: ablations seed_figures krylov hierarchy")
+    r.add_argument("--only", nargs="*", default=None, help="report groups: ablations seed_figures krylov sigmoid_mlp hierarchy")
     args = parser.parse_args(argv)
     if args.command == "verify":
         return _verify(args)

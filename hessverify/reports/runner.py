@@ -10,7 +10,7 @@ import torch
 from hessverify.cache import ResultCache, atomic_write_text
 from hessverify.reports._common import PROFILES, Progress
 
-GROUPS = ("ablations", "seed_figures", "krylov", "hierarchy")
+GROUPS = ("ablations", "seed_figures", "krylov", "sigmoid_mlp", "hierarchy")
 
 
 def run_reports(out: str | Path = "reports", profile: str = "quick", seed: int = 0, only: list[str] | None = None,
@@ -21,7 +21,7 @@ def run_reports(out: str | Path = "reports", profile: str = "quick", seed: int =
     unknown = set(only or []) - set(GROUPS)
     if unknown:
         raise ValueError(f"only={sorted(unknown)} names no report group; choose from {', '.join(GROUPS)}")
-    from hessverify.reports import ablations, hierarchy, krylov, seed_figures
+    from hessverify.reports import ablations, hierarchy, krylov, seed_figures, sigmoid_mlp
 
     torch.set_num_threads(2)  # same thread count, same floating-point summation order, same bytes
     prof = PROFILES[profile]
@@ -34,6 +34,7 @@ def run_reports(out: str | Path = "reports", profile: str = "quick", seed: int =
                                  seed_figures.fig3_trace(out, prof, seed, cache),
                                  seed_figures.fig4_top10(out, prof, seed, cache)],
         "krylov": lambda: [krylov.krylov_report(out, prof, seed)],
+        "sigmoid_mlp": lambda: [sigmoid_mlp.sigmoid_mlp_report(out, prof, seed)],
         "hierarchy": lambda: [hierarchy.density_report(out, prof, seed), hierarchy.hierarchy_report(out, prof, seed)],
     }
     entries = []
