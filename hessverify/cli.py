@@ -64,13 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", default="reports", help="output directory (default: reports)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--only", nargs="*", default=None, help="report groups: ablations seed_figures krylov sigmoid_mlp hierarchy")
+    r.add_argument("--device", default="cpu", help="torch device for training and the trained networks' curvature "
+                   "(e.g. cuda); results off the CPU are cached apart")
     args = parser.parse_args(argv)
     if args.command == "verify":
         return _verify(args)
     if args.command == "reports":
         from hessverify.reports.runner import run_reports
 
-        run_reports(args.out, args.profile, args.seed, args.only)
+        run_reports(args.out, args.profile, args.seed, args.only, device=args.device)
         return 0
     return 2
 

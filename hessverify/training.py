@@ -44,6 +44,18 @@ class TrainResult:
         return len(self.losses)
 
 
+def load_checkpoint(model: nn.Module, params: list[torch.Tensor]) -> nn.Module:
+    """Copy a checkpoint (``list(model.parameters())`` order, as stored by :func:`train_full_batch`) into ``model``."""
+    params = list(params)
+    own = list(model.parameters())
+    if len(params) != len(own) or any(p.shape != q.shape for p, q in zip(own, params)):
+        raise ValueError("params does not match the model's parameters; pass a checkpoint of this model")
+    with torch.no_grad():
+        for p, q in zip(own, params):
+            p.copy_(q)
+    return model
+
+
 def mse_loss(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """003 eq (2): ``1/(2n) ||f(X) - Y||_F^2``."""
     return 0.5 * (model(X) - Y).pow(2).sum() / X.shape[0]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from hessverify.estimators._operator import SymmetricOperator, check_count, make_generator
-from hessverify.estimators.lanczos import _lanczos_run
+from hessverify.estimators.lanczos import _check_sync_every, _lanczos_run
 from hessverify.estimators.result import DensityResult
 
 
@@ -52,8 +52,9 @@ def spectral_density(
         raise ValueError(f"kappa={kappa} must be > 1 (the kernel width uses log(kappa)); 002 uses 3")
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
+    options = {"sync_every": _check_sync_every(None, A.device), "track_orthogonality": False}
     # 002 Algorithm 4: range estimate with Ritz-residual widening and margin
-    run = _lanczos_run(A, g, min(normalization_iter, A.size), "full", None, _never)
+    run = _lanczos_run(A, g, min(normalization_iter, A.size), "full", None, _never, **options)
     theta, S = run.ritz()
     res = np.abs(run.beta[-1] * S[-1, :]) if run.beta else np.zeros_like(theta)
     lo, hi = float(theta[0] - res[0]), float(theta[-1] + res[-1])
@@ -62,7 +63,7 @@ def spectral_density(
     c, h = (lo + hi) / 2, (hi - lo) / 2
     nodes, weights = [], []
     for _ in range(num_vectors):
-        r = _lanczos_run(A, g, num_iter, "full", None, _never)
+        r = _lanczos_run(A, g, num_iter, "full", None, _never, **options)
         th, Sv = r.ritz()
         nodes.append(th)
         weights.append(Sv[0, :] ** 2 / num_vectors)

@@ -77,56 +77,78 @@ def _orthogonalise(w: torch.Tensor, B: torch.Tensor | None, passes: int) -> torc
 
 
 def _lanczos_run(A: SymmetricOperator, g: torch.Generator, max_steps: int, reorth: str, locked: torch.Tensor | None,
-                 stop) -> _Run:
-    """Run up to ``max_steps`` Lanczos steps on ``A`` deflated against ``locked``; ``stop(run)`` ends early."""
+                 stop, *, sync_every: int = 1, track_orthogonality: bool = True) -> _Run:
+    """Run up to ``max_steps`` Lanczos steps on ``A`` deflated against ``locked``; ``stop(run, beta)`` ends early.
+
+    The coefficients stay on ``A.device`` and reach the host once every ``sync_every`` steps, where the stopping
+    and breakdown tests run on each step of the chunk in order; a run that stops or breaks down inside a chunk
+    is cut back to that step (the extra products are counted, their vectors dropped).
+    """
     d = A.size
     n_free = d - (0 if locked is None else locked.shape[1])
     max_steps = min(max_steps, n_free)
+    if reorth == "selective":
+        sync_every = 1  # its test decides on the host, every step
     # Lanczos vectors as contiguous rows: Q[:j].T is a (d, j) view that BLAS reads without copying
     run = _Run(Q=torch.zeros(max_steps, d, dtype=A.dtype, device=A.device))
+    coef = torch.zeros(3, max_steps, dtype=A.dtype, device=A.device)  # alpha, beta, orthogonality increment
     orth_fro2 = 0.0
     q = _fresh_vector(A, g, locked, None)
-    for j in range(max_steps):
+    j = chunk_start = 0
+    while j < max_steps:
         run.Q[j] = q
-        # orthogonality loss ||Q^T Q - I||_F, updated with the new column
-        if j:
+        if track_orthogonality:  # ||Q^T Q - I||_F^2 grows by 2 ||Q_j^T q||^2 + (q.q - 1)^2
             c = run.Q[:j] @ q
-            orth_fro2 += 2 * float(c @ c)
-        orth_fro2 += (float(q @ q) - 1.0) ** 2
-        run.orthogonality.append(math.sqrt(orth_fro2))
+            coef[2, j] = 2 * (c @ c) + (q @ q - 1) ** 2
         w = A.matvec(q)
         if locked is not None:
             w = _orthogonalise(w, locked, 1)
-        a = float(q @ w)
-        run.alpha.append(a)
-        w_norm_before = float(torch.linalg.vector_norm(w))
+        a = q @ w
+        coef[0, j] = a
+        w_norm_before = torch.linalg.vector_norm(w) if reorth == "selective" else None
         w = w - a * q
-        if j and run.beta[j - 1] != 0.0:
-            w = w - run.beta[j - 1] * run.Q[j - 1]
+        if j:
+            w = w - coef[1, j - 1] * run.Q[j - 1]
         basis = run.Q[: j + 1].T
         if reorth == "full":
             w = _orthogonalise(w, basis, 1)
         elif reorth == "double":
             w = _orthogonalise(w, basis, 2)
-        elif reorth == "selective" and float(torch.linalg.vector_norm(w)) < _SELECTIVE_RATIO * w_norm_before:
+        elif reorth == "selective" and float(torch.linalg.vector_norm(w)) < _SELECTIVE_RATIO * float(w_norm_before):
             w = _orthogonalise(w, basis, 1)
         if locked is not None and reorth != "none":
             w = _orthogonalise(w, locked, 1)
-        b = float(torch.linalg.vector_norm(w))
-        run.ritz_history.append(run.ritz()[0])
-        if stop(run, b) or j == max_steps - 1:
-            run.beta.append(b)
-            break
-        scale = max(abs(x) for x in run.alpha) + (max(run.beta) if run.beta else 0.0)
-        if b <= A.eps * d * max(scale, 1e-300) and reorth in ("full", "double"):
-            # invariant subspace found: continue the run from a fresh direction (T becomes block diagonal)
-            run.beta.append(0.0)
-            run.restarted_at.append(j + 1)
-            q = _fresh_vector(A, g, locked, run.Q[: j + 1].T)
+        b = torch.linalg.vector_norm(w)
+        coef[1, j] = b
+        if j + 1 - chunk_start < sync_every and j < max_steps - 1:
+            q = w / b
+            j += 1
             continue
-        run.beta.append(b)
-        q = w / b
-    run.Q = run.Q[: run.m].T  # (d, m): columns are the Lanczos vectors
+        # host side: one transfer per chunk, then the per-step tests in order
+        alphas, betas, incs = coef[:, chunk_start : j + 1].tolist()
+        for i, (a_i, b_i, inc) in enumerate(zip(alphas, betas, incs), start=chunk_start):
+            run.alpha.append(a_i)
+            orth_fro2 += inc
+            if track_orthogonality:
+                run.orthogonality.append(math.sqrt(orth_fro2))
+            run.ritz_history.append(run.ritz()[0])
+            if stop(run, b_i) or i == max_steps - 1:
+                run.beta.append(b_i)
+                run.Q = run.Q[: run.m].T  # (d, m): columns are the Lanczos vectors
+                return run
+            scale = max(abs(x) for x in run.alpha) + (max(run.beta) if run.beta else 0.0)
+            if b_i <= A.eps * d * max(scale, 1e-300) and reorth in ("full", "double"):
+                # invariant subspace found: continue from a fresh direction (T becomes block diagonal)
+                run.beta.append(0.0)
+                coef[1, i] = 0.0
+                run.restarted_at.append(i + 1)
+                q = _fresh_vector(A, g, locked, run.Q[: i + 1].T)
+                break
+            run.beta.append(b_i)
+        else:
+            q = w / b
+        j = chunk_start = run.m
+    run.Q = run.Q[: run.m].T
     return run
 
 
@@ -137,12 +159,18 @@ def _fresh_vector(A, g, locked, basis) -> torch.Tensor:
     return v / torch.linalg.vector_norm(v)
 
 
+def _check_sync_every(sync_every, device: torch.device) -> int:
+    if sync_every is None:
+        return 1 if device.type == "cpu" else 10
+    return check_count(sync_every, "sync_every")
+
+
 def _residual_estimates(run: _Run, S: np.ndarray) -> np.ndarray:
     """``|beta_m s_{m,i}|``: the Ritz residual norms implied by the Lanczos relation."""
     return np.abs(run.beta[run.m - 1] * S[-1, :]) if run.beta else np.zeros(S.shape[1])
 
 
-def _single_which(A, k, which, reorth, max_iter, tol, g, want_vectors) -> tuple:
+def _single_which(A, k, which, reorth, max_iter, tol, g, run_options) -> tuple:
     """Top-k for one of LA/SA/LM: restarts with locking (full/double) or a single run."""
     locked_vals: list[float] = []
     locked_vecs: list[torch.Tensor] = []
@@ -165,7 +193,7 @@ def _single_which(A, k, which, reorth, max_iter, tol, g, want_vectors) -> tuple:
                 return True  # the best value left is not better than the k-th locked one: nothing new
             return need == k and bool(good.all())
 
-        run = _lanczos_run(A, g, max_iter, reorth, L, stop)
+        run = _lanczos_run(A, g, max_iter, reorth, L, stop, **run_options)
         steps += run.m
         history["ritz_values"].extend(run.ritz_history)
         history["orthogonality"].extend(run.orthogonality)
@@ -212,6 +240,8 @@ def lanczos(
     generator: torch.Generator | None = None,
     return_eigenvectors: bool = False,
     check_symmetry: bool = True,
+    sync_every: int | None = None,
+    track_orthogonality: bool | None = None,
 ) -> SpectralResult:
     """``k`` eigenvalues of a symmetric operator by Lanczos; ``which`` as in ``scipy.sparse.linalg.eigsh``.
 
@@ -219,8 +249,10 @@ def lanczos(
     relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32). Eigenvalues are returned best first:
     descending for LA, LM (by magnitude) and BE, ascending for SA. ``residuals`` are explicit
     ``||A y - theta y||`` (k extra matvecs), so each value lies within its residual of a true eigenvalue.
-    ``history`` holds the Ritz values of every step, the orthogonality loss ``||Q^T Q - I||_F`` per step and
-    the number of restarts.
+    ``history`` holds the Ritz values of every step, the orthogonality loss ``||Q^T Q - I||_F`` per step
+    (tracked by default for ``"none"``/``"selective"`` only: it costs one more product with the basis per step)
+    and the number of restarts. ``sync_every``: steps between host synchronisations (default 1 on the CPU,
+    10 on an accelerator, so the iteration runs without host round-trips in between).
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     if which not in WHICH:
@@ -236,16 +268,19 @@ def lanczos(
     if not tol > 0:
         raise ValueError(f"tol={tol} must be positive")
     g = make_generator(A.device, seed, generator)
+    run_options = {"sync_every": _check_sync_every(sync_every, A.device),
+                   "track_orthogonality": reorth in ("none", "selective") if track_orthogonality is None
+                   else bool(track_orthogonality)}
     matvecs_before = A.num_matvecs
     if which == "BE":
         k_hi, k_lo = (k + 1) // 2, k // 2
-        v_hi, y_hi, h_hi, s_hi = _single_which(A, k_hi, "LA", reorth, max_iter, tol, g, return_eigenvectors)
-        v_lo, y_lo, h_lo, s_lo = (_single_which(A, k_lo, "SA", reorth, max_iter, tol, g, return_eigenvectors)
+        v_hi, y_hi, h_hi, s_hi = _single_which(A, k_hi, "LA", reorth, max_iter, tol, g, run_options)
+        v_lo, y_lo, h_lo, s_lo = (_single_which(A, k_lo, "SA", reorth, max_iter, tol, g, run_options)
                                   if k_lo else ([], [], {"ritz_values": [], "orthogonality": [], "restarts": 0}, 0))
         vals, vecs, steps = v_hi + v_lo, y_hi + y_lo, s_hi + s_lo
         history = {key: h_hi[key] + h_lo[key] for key in h_hi}
     else:
-        vals, vecs, history, steps = _single_which(A, k, which, reorth, max_iter, tol, g, return_eigenvectors)
+        vals, vecs, history, steps = _single_which(A, k, which, reorth, max_iter, tol, g, run_options)
     vals_t = torch.tensor(vals, dtype=A.dtype, device=A.device)
     Y = torch.stack(vecs, dim=1)
     res = torch.linalg.vector_norm(A.matmat(Y) - Y * vals_t, dim=0)
@@ -284,6 +319,7 @@ def lanczos_ritz(
     *,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
+    sync_every: int | None = None,
 ) -> SpectralResult:
     """All Ritz values of one Lanczos run of ``num_iter`` steps (default ``n``): 000's experiment (Fig 3.1-3.6).
 
@@ -298,7 +334,7 @@ def lanczos_ritz(
     m = A.size if num_iter is None else min(A.size, check_count(num_iter, "num_iter"))
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
-    run = _lanczos_run(A, g, m, reorth, None, lambda r, b: False)
+    run = _lanczos_run(A, g, m, reorth, None, lambda r, b: False, sync_every=_check_sync_every(sync_every, A.device))
     theta, S = run.ritz()
     est = _residual_estimates(run, S)
     order = np.argsort(-theta, kind="stable")

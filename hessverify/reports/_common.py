@@ -32,6 +32,7 @@ class Profile:
     trace_width: int  # Fig 3 network width
     num_checkpoints: int
     krylov_size: int
+    device: str = "cpu"  # where training and the curvature products of the trained networks run
 
 
 PROFILES = {
@@ -44,6 +45,11 @@ PROFILES = {
     "test": Profile("test", n=60, d0=8, width=8, epochs=150, lr=0.05, alphas=(0.4, 0.8), ns=(40, 60), digits_n=100,
                     trace_width=8, num_checkpoints=2, krylov_size=40),
 }
+
+
+def device_key(profile: Profile) -> dict:
+    """Results computed off the CPU differ by rounding: keep them apart in the cache (CPU keys unchanged)."""
+    return {} if profile.device == "cpu" else {"device": profile.device}
 
 
 class Progress:

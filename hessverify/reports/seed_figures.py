@@ -11,8 +11,8 @@ from hessverify.data import gaussian_inputs, gaussian_mixture, labels_with_propo
 from hessverify.estimators import exact, hutchinson, lobpcg
 from hessverify.models import balanced_weights, get_weights, linear_network
 from hessverify.operators import ggn, hessian
-from hessverify.reports._common import Profile, Progress, plt, save_figure, write_report
-from hessverify.training import TrainConfig, train_full_batch
+from hessverify.reports._common import Profile, Progress, device_key, plt, save_figure, write_report
+from hessverify.training import TrainConfig, load_checkpoint, train_full_batch
 from theory.linear import balanced_spectrum, ggn_trace, shallow_spectrum, singular_values_from_labels
 
 CACHE_VERSION = 1  # bump when fig3/fig4's computation changes
@@ -100,16 +100,10 @@ def _train_with_checkpoints(widths, profile, seed, lr):
     X = whiten(gaussian_mixture(labels, widths[0], generator=g), 1.0)
     Y = one_hot(labels, widths[-1])
     model = linear_network(widths, weights=balanced_weights(widths, [0.3] * min(widths), generator=g))
+    model, X, Y = model.to(profile.device), X.to(profile.device), Y.to(profile.device)
     every = max(1, profile.epochs // profile.num_checkpoints)
     res = train_full_batch(model, X, Y, TrainConfig(epochs=profile.epochs, lr=lr, checkpoint_every=every))
     return model, X, Y, res
-
-
-def _at(model, params):
-    with torch.no_grad():
-        for p, q in zip(model.parameters(), params):
-            p.copy_(q)
-    return model
 
 
 def fig3_trace(out: Path, profile: Profile, seed: int, cache: ResultCache) -> dict:
@@ -121,17 +115,17 @@ def fig3_trace(out: Path, profile: Profile, seed: int, cache: ResultCache) -> di
         model, X, Y, res = _train_with_checkpoints(widths, profile, seed, lr=profile.lr)
         rows = []
         for epoch, params in sorted(res.checkpoints.items()):
-            _at(model, params)
+            load_checkpoint(model, params)
             t = hutchinson(hessian(model, "mse", X, Y), 100, distribution="gaussian", seed=seed)
             lo, hi = t.ci(0.95)
             rows.append({"epoch": epoch, "hutchinson": t.value, "ci_low": lo, "ci_high": hi,
-                         "eq7": ggn_trace([w.numpy() for w in get_weights(model)], 1.0),
+                         "eq7": ggn_trace([w.cpu().numpy() for w in get_weights(model)], 1.0),
                          "loss": res.losses[min(epoch, res.epochs - 1)]})
             progress(f"epoch {epoch}: Hutchinson {t.value:.3f} [{lo:.3f}, {hi:.3f}], eq 7 {rows[-1]['eq7']:.3f}")
         return {"rows": rows}
 
     rows = cache.get_or_compute({"report": "fig3", "version": CACHE_VERSION, "profile": profile.name, "seed": seed, "widths": widths,
-                                 "epochs": profile.epochs, "lr": profile.lr}, compute)["rows"]
+                                 "epochs": profile.epochs, "lr": profile.lr, **device_key(profile)}, compute)["rows"]
     ep = [r["epoch"] for r in rows]
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.fill_between(ep, [r["ci_low"] for r in rows], [r["ci_high"] for r in rows], alpha=0.3, label="Hutchinson 95% CI")
@@ -163,18 +157,18 @@ def fig4_top10(out: Path, profile: Profile, seed: int, cache: ResultCache) -> di
         model, X, Y, res = _train_with_checkpoints(widths, profile, seed, lr=profile.lr)
         rows = []
         for epoch, params in sorted(res.checkpoints.items()):
-            _at(model, params)
+            load_checkpoint(model, params)
             r = lobpcg(hessian(model, "mse", X, Y), k=10, seed=seed, tol=1e-8)
-            W1, W2 = (w.numpy() for w in get_weights(model))
+            W1, W2 = (w.cpu().numpy() for w in get_weights(model))
             theory = shallow_spectrum(W1, W2, 1.0)[:10]
-            err = (100 * np.abs(r.eigenvalues.numpy() - theory) / theory).tolist()
+            err = (100 * np.abs(r.eigenvalues.cpu().numpy() - theory) / theory).tolist()
             rows.append({"epoch": epoch, "lobpcg": r.eigenvalues.tolist(), "residuals": r.residuals.tolist(),
                          "eq15": theory.tolist(), "percent_error": err})
             progress(f"epoch {epoch}: max % error {max(err):.3f}")
         return {"rows": rows}
 
     rows = cache.get_or_compute({"report": "fig4", "version": CACHE_VERSION, "profile": profile.name, "seed": seed, "widths": widths,
-                                 "epochs": profile.epochs, "lr": profile.lr}, compute)["rows"]
+                                 "epochs": profile.epochs, "lr": profile.lr, **device_key(profile)}, compute)["rows"]
     ep = [r["epoch"] for r in rows]
     errs = np.array([r["percent_error"] for r in rows])
     fig, ax = plt.subplots(figsize=(5.5, 4))
