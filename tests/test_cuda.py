@@ -9,7 +9,7 @@ import torch
 
 from hessverify.estimators import (exact, hutchinson, hutchpp, lanczos, lanczos_ritz, lobpcg, power_iteration,
                                    spectral_density, subspace_iteration)
-from hessverify.operators import ggn, hessian, ntk
+from hessverify.operators import cuda_graphed, ggn, hessian, ntk
 from tests.reference import dense_ggn, dense_hessian
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -18,6 +18,7 @@ CUDA = torch.device("cuda")
 
 def _problem(device):
     g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # the layers' default initialisation
     model = torch.nn.Sequential(torch.nn.Linear(6, 9), torch.nn.Tanh(), torch.nn.Linear(9, 3)).double()
     X = torch.randn(40, 6, generator=g, dtype=torch.float64)
     Y = torch.randn(40, 3, generator=g, dtype=torch.float64)
@@ -81,3 +82,14 @@ def test_lanczos_syncs_once_per_chunk():
             torch.cuda.set_sync_debug_mode("default")
     syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
     assert len(syncs) <= 6 + 10, f"{len(syncs)} host synchronisations for 60 steps"
+
+
+def test_cuda_graphed_hessian_replays_the_same_product(truth):
+    model, X, Y = _problem(CUDA)
+    H = cuda_graphed(hessian(model, "mse", X, Y))
+    V = torch.randn(truth["H"].shape[0], 3, dtype=torch.float64)
+    np.testing.assert_allclose(H.matmat(V.to(CUDA)).cpu().numpy(), (truth["H"] @ V).numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lanczos(H, k=3, seed=0).eigenvalues.cpu().numpy(), truth["eig"][:3],
+                               atol=1e-8 * abs(truth["eig"]).max())
+    with pytest.raises(ValueError, match="one batch"):
+        cuda_graphed(hessian(model, "mse", X, Y, batch_size=10))

@@ -1,5 +1,6 @@
 """Matrix-free curvature operators of (model, loss, data): Hessian, GGN and NTK."""
 from hessverify.operators.base import CurvatureOperator
+from hessverify.operators.cuda_graph import GraphedHessian, cuda_graphed
 from hessverify.operators.distributed import DistributedOperator, distributed
 from hessverify.operators.ggn import GGNOperator, ggn
 from hessverify.operators.hessian import BACKENDS, HessianOperator, hessian

@@ -121,13 +121,16 @@ class DataSource:
 
     @property
     def single_batch(self) -> bool:
-        return self._tensors is not None and (self.batch_size is None or self.batch_size >= self.n)
+        """One pass over one batch: tensors without ``batch_size``, or a list/tuple holding one ``(X, Y)`` pair."""
+        if self._tensors is None:
+            return isinstance(self._iterable, (list, tuple)) and len(self._iterable) == 1
+        return self.batch_size is None or self.batch_size >= self.n
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
         """``(X_b, Y_b, n_b / n)`` on the operator's device."""
         for xb, yb in self._pairs_unchecked():
             xb = torch.as_tensor(xb)
-            if xb.dtype != self.dtype:
+            if xb.is_floating_point() and xb.dtype != self.dtype:  # integer inputs (token ids) pass as they are
                 raise TypeError(
                     f"X has dtype {xb.dtype} but the model has {self.dtype}; convert one to match "
                     f"(X.to({self.dtype}) or model.to({xb.dtype}))"

@@ -38,7 +38,7 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", n=400, d0=32, width=32, epochs=4000, lr=0.05, alphas=(0.2, 0.4, 0.6, 0.8, 1.0),
                      ns=(200, 400, 800), digits_n=150, trace_width=32, num_checkpoints=6, krylov_size=200),
-    "paper": Profile("paper", n=5000, d0=784, width=64, epochs=10_000, lr=0.01,
+    "paper": Profile("paper", n=5000, d0=784, width=64, epochs=10_000, lr=0.05,
                      alphas=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), ns=(1000, 2500, 5000), digits_n=170,
                      trace_width=256, num_checkpoints=10, krylov_size=1000),
     # seconds, for the test suite (determinism, kill-and-resume); not a result to read
