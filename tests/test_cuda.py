@@ -93,3 +93,11 @@ def test_cuda_graphed_hessian_replays_the_same_product(truth):
                                atol=1e-8 * abs(truth["eig"]).max())
     with pytest.raises(ValueError, match="one batch"):
         cuda_graphed(hessian(model, "mse", X, Y, batch_size=10))
+
+
+def test_compiled_jvp_hessian_matches_cpu_dense(truth):
+    """``compile=True`` (inductor on CUDA) gives the same products as the dense float64 CPU Hessian."""
+    model, X, Y = _problem(CUDA)
+    H = hessian(model, "mse", X, Y, backend="jvp", compile=True)
+    V = torch.randn(truth["H"].shape[0], 3, dtype=torch.float64)
+    np.testing.assert_allclose(H.matmat(V.to(CUDA)).cpu().numpy(), (truth["H"] @ V).numpy(), rtol=0, atol=1e-12)

@@ -48,20 +48,40 @@ class _Run:
     orthogonality: list = field(default_factory=list)
     restarted_at: list = field(default_factory=list)
     _ritz_cache: tuple = (0, None)
+    _values_cache: tuple = (0, None)
 
     @property
     def m(self) -> int:
         return len(self.alpha)
 
+    def _tridiagonal(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.alpha, dtype=np.float64), np.asarray(self.beta[: self.m - 1], dtype=np.float64)
+
     def ritz(self) -> tuple[np.ndarray, np.ndarray]:
-        """Eigen-decomposition of ``T_m`` (ascending); computed once per step."""
+        """Eigen-decomposition of ``T_m`` (ascending), O(m^3); computed once per step at most."""
         if self._ritz_cache[0] == self.m:
             return self._ritz_cache[1]
-        a = np.asarray(self.alpha, dtype=np.float64)
-        out = (a.copy(), np.ones((1, 1))) if self.m == 1 else scipy.linalg.eigh_tridiagonal(
-            a, np.asarray(self.beta[: self.m - 1], dtype=np.float64))
+        a, b = self._tridiagonal()
+        out = (a.copy(), np.ones((1, 1))) if self.m == 1 else scipy.linalg.eigh_tridiagonal(a, b)
         self._ritz_cache = (self.m, out)
         return out
+
+    def ritz_values(self) -> np.ndarray:
+        """Eigenvalues of ``T_m`` (ascending), O(m^2)."""
+        if self._ritz_cache[0] == self.m:
+            return self._ritz_cache[1][0]
+        if self._values_cache[0] != self.m:
+            a, b = self._tridiagonal()
+            self._values_cache = (self.m, a.copy() if self.m == 1 else scipy.linalg.eigvalsh_tridiagonal(a, b))
+        return self._values_cache[1]
+
+    def last_components(self, lo: int, hi: int) -> np.ndarray:
+        """Last entries of the eigenvectors ``lo..hi`` (ascending order) of ``T_m``: O(m (hi - lo + 1)) by
+        computing only those eigenvectors (LAPACK ``stemr`` with an index range)."""
+        if self._ritz_cache[0] == self.m or self.m == 1:
+            return self.ritz()[1][-1, lo : hi + 1]
+        a, b = self._tridiagonal()
+        return scipy.linalg.eigh_tridiagonal(a, b, select="i", select_range=(lo, hi))[1][-1, :]
 
 
 def _score(theta: np.ndarray, which: str) -> np.ndarray:
@@ -131,7 +151,7 @@ def _lanczos_run(A: SymmetricOperator, g: torch.Generator, max_steps: int, reort
             orth_fro2 += inc
             if track_orthogonality:
                 run.orthogonality.append(math.sqrt(orth_fro2))
-            run.ritz_history.append(run.ritz()[0])
+            run.ritz_history.append(run.ritz_values())
             if stop(run, b_i) or i == max_steps - 1:
                 run.beta.append(b_i)
                 run.Q = run.Q[: run.m].T  # (d, m): columns are the Lanczos vectors
@@ -165,17 +185,33 @@ def _check_sync_every(sync_every, device: torch.device) -> int:
     return check_count(sync_every, "sync_every")
 
 
+def _top_residuals(run: _Run, b: float, which: str, idx: np.ndarray) -> np.ndarray:
+    """``|b s_{m,i}|`` for the Ritz values ``idx`` (positions in ascending order), computing only the
+    eigenvectors needed: the top end for LA, the bottom end for SA, all of them for LM."""
+    m, need = run.m, len(idx)
+    if which == "LA":
+        last = run.last_components(m - need, m - 1)[::-1]  # descending, as idx
+    elif which == "SA":
+        last = run.last_components(0, need - 1)
+    else:
+        last = run.ritz()[1][-1, idx]
+    return np.abs(b * last)
+
+
 def _residual_estimates(run: _Run, S: np.ndarray) -> np.ndarray:
     """``|beta_m s_{m,i}|``: the Ritz residual norms implied by the Lanczos relation."""
     return np.abs(run.beta[run.m - 1] * S[-1, :]) if run.beta else np.zeros(S.shape[1])
 
 
 def _single_which(A, k, which, reorth, max_iter, tol, g, run_options) -> tuple:
-    """Top-k for one of LA/SA/LM: restarts with locking (full/double) or a single run."""
+    """Top-k for one of LA/SA/LM: restarts with locking (full/double and ``run_options["restart"]``) or a
+    single run."""
+    run_options = dict(run_options)
+    restart = run_options.pop("restart", True)
     locked_vals: list[float] = []
     locked_vecs: list[torch.Tensor] = []
     history = {"ritz_values": [], "orthogonality": [], "restarts": 0}
-    max_restarts = 2 * k + 5 if reorth in ("full", "double") else 1
+    max_restarts = 2 * k + 5 if reorth in ("full", "double") and restart else 1
     norm_est = 0.0
     steps = 0
     for restart in range(max_restarts):
@@ -183,12 +219,11 @@ def _single_which(A, k, which, reorth, max_iter, tol, g, run_options) -> tuple:
         kth = np.sort(_score(np.asarray(locked_vals), which))[::-1][k - 1] if len(locked_vals) >= k else None
 
         def stop(run: _Run, b: float) -> bool:
-            theta, S = run.ritz()
-            est = np.abs(b * S[-1, :])
+            theta = run.ritz_values()
             scale = max(norm_est, float(np.abs(theta).max()))
             order = np.argsort(-_score(theta, which))
             need = min(k, run.m)
-            good = est[order[:need]] <= tol * max(scale, 1e-300)
+            good = _top_residuals(run, b, which, order[:need]) <= tol * max(scale, 1e-300)
             if kth is not None and good[0] and _score(theta[order[:1]], which)[0] <= kth + tol * scale:
                 return True  # the best value left is not better than the k-th locked one: nothing new
             return need == k and bool(good.all())
@@ -242,6 +277,7 @@ def lanczos(
     check_symmetry: bool = True,
     sync_every: int | None = None,
     track_orthogonality: bool | None = None,
+    certify_multiplicities: bool = True,
 ) -> SpectralResult:
     """``k`` eigenvalues of a symmetric operator by Lanczos; ``which`` as in ``scipy.sparse.linalg.eigsh``.
 
@@ -253,7 +289,12 @@ def lanczos(
     (tracked by default for ``"none"``/``"selective"`` only: it costs one more product with the basis per step)
     and the number of restarts. ``sync_every``: steps between host synchronisations (default 1 on the CPU,
     10 on an accelerator, so the iteration runs without host round-trips in between).
+    ``certify_multiplicities=False`` skips the restart that looks for further copies of the converged values
+    (about half the products when the top k are simple, as in a generic Hessian); the result then says
+    ``multiplicities_guaranteed=False``, as for ``"none"``/``"selective"``.
     """
+    if not isinstance(certify_multiplicities, bool):
+        raise TypeError(f"certify_multiplicities must be True or False, got {certify_multiplicities!r}")
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     if which not in WHICH:
         raise ValueError(f"which={which!r} is not supported; use one of {WHICH} (as scipy.sparse.linalg.eigsh)")
@@ -270,7 +311,7 @@ def lanczos(
     g = make_generator(A.device, seed, generator)
     run_options = {"sync_every": _check_sync_every(sync_every, A.device),
                    "track_orthogonality": reorth in ("none", "selective") if track_orthogonality is None
-                   else bool(track_orthogonality)}
+                   else bool(track_orthogonality), "restart": certify_multiplicities}
     matvecs_before = A.num_matvecs
     if which == "BE":
         k_hi, k_lo = (k + 1) // 2, k // 2
@@ -306,7 +347,8 @@ def lanczos(
     return SpectralResult(
         eigenvalues=vals_t, residuals=res, num_matvecs=A.num_matvecs - matvecs_before, converged=converged,
         method=f"lanczos[{reorth}]", eigenvectors=Y if return_eigenvectors else None, iterations=steps,
-        which=which, tol=tol, multiplicities_guaranteed=reorth in ("full", "double"), history=history,
+        which=which, tol=tol, multiplicities_guaranteed=reorth in ("full", "double") and certify_multiplicities,
+        history=history,
         warnings=tuple(notes),
     )
 

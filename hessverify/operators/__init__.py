@@ -8,4 +8,4 @@ from hessverify.operators.losses import LOSSES
 from hessverify.operators.ntk import NTKOperator, ntk
 
 __all__ = ["CurvatureOperator", "hessian", "ggn", "ntk", "HessianOperator", "GGNOperator", "NTKOperator",
-           "BACKENDS", "LOSSES", "distributed", "DistributedOperator"]
+           "BACKENDS", "LOSSES", "distributed", "DistributedOperator", "cuda_graphed", "GraphedHessian"]

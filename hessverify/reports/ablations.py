@@ -157,7 +157,8 @@ def _along_figure(rows, path: Path) -> str:
     a1.legend(fontsize=7)
     a2.axhline(0, color="k", lw=0.7)
     a2.set_xlabel("epoch")
-    a2.set_ylabel("(Hutchinson trace - eq 7) / eq 7, 95% CI")
+    a2.set_ylabel("(Hutchinson trace - eq 7) / eq 7")
+    fig.tight_layout()
     return save_figure(fig, path)
 
 

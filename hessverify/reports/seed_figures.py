@@ -173,10 +173,10 @@ def fig4_top10(out: Path, profile: Profile, seed: int, cache: ResultCache) -> di
     errs = np.array([r["percent_error"] for r in rows])
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for i in range(errs.shape[1]):
-        ax.semilogy(ep, np.maximum(errs[:, i], 1e-12), "-", lw=0.8, label=f"$\\lambda_{{{i + 1}}}$" if i < 3 else None)
+        ax.semilogy(ep, np.maximum(errs[:, i], 1e-12), "-", lw=0.8, label=f"$\\lambda_{{{i + 1}}}$")
     ax.set_xlabel("epoch")
     ax.set_ylabel("% error of eq (15) vs LOBPCG (Hessian)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, ncol=2)
     d_ = out / "fig4_top10"
     d_.mkdir(parents=True, exist_ok=True)
     png = save_figure(fig, d_ / "top10_percent_error.png")

@@ -44,6 +44,23 @@ def test_repeated_eigenvalues_are_counted(reorth, which):
     np.testing.assert_allclose(r3.eigenvalues.numpy(), sign * np.array([7, 7, 7.0]), atol=1e-8)
 
 
+@pytest.mark.parametrize("which", ["LA", "SA", "LM"])
+def test_single_run_without_multiplicity_certificate(which):
+    """``certify_multiplicities=False``: one run, same values on simple eigenvalues with fewer products; on a
+    repeated top eigenvalue it may miss copies and says so."""
+    lam = np.concatenate([[9.0, 8.0, 7.5, 7.0], np.linspace(-3, 3, 120)])
+    A = symmetric_from_eigenvalues(lam if which != "SA" else -lam, seed=6)
+    certified = lanczos(A, k=4, which=which, seed=1, tol=1e-10)
+    single = lanczos(A, k=4, which=which, seed=1, tol=1e-10, certify_multiplicities=False)
+    expected = np.array([9.0, 8.0, 7.5, 7.0]) * (-1 if which == "SA" else 1)
+    np.testing.assert_allclose(single.eigenvalues.numpy(), expected, atol=1e-8)
+    assert single.num_matvecs < certified.num_matvecs
+    assert certified.multiplicities_guaranteed and not single.multiplicities_guaranteed
+    repeated = symmetric_from_eigenvalues(np.concatenate([[5.0, 5.0], np.linspace(-1, 1, 60)]), seed=2)
+    r = lanczos(repeated, k=2, seed=0, certify_multiplicities=False)
+    assert not r.multiplicities_guaranteed and r.eigenvalues[0] == pytest.approx(5.0)
+
+
 def test_full_reorth_to_m_equals_n_recovers_whole_spectrum():
     lam = family("uniform", 80, seed=4)
     lam[:3] = lam[0]  # a triple eigenvalue too

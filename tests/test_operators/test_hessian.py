@@ -92,3 +92,15 @@ def test_snapshot_of_parameters(tanh_problem):
         for p in model.parameters():
             p.add_(1.0)
     assert rel_err(op.dense(), before) == 0.0
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_compiled_jvp_matches_autograd(tanh_problem, loss):
+    """``compile`` traces the jvp product with torch.compile; the ``aot_eager`` backend needs no C compiler
+    (CUDA with inductor is covered in test_cuda.py). Uneven batches trace one program per batch shape."""
+    model, X = tanh_problem[0], tanh_problem[1]
+    Y = targets(tanh_problem, loss)
+    H_ref = dense_hessian(model, loss, X, Y)
+    op = hessian(model, loss, X, Y, backend="jvp", compile="aot_eager", batch_size=5)
+    V = torch.randn(op.shape[0], 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    assert rel_err(op.matmat(V), H_ref @ V) < TOL["jvp"]
