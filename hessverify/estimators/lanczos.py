@@ -97,7 +97,7 @@ def _orthogonalise(w: torch.Tensor, B: torch.Tensor | None, passes: int) -> torc
 
 
 def _lanczos_run(A: SymmetricOperator, g: torch.Generator, max_steps: int, reorth: str, locked: torch.Tensor | None,
-                 stop, *, sync_every: int = 1, track_orthogonality: bool = True) -> _Run:
+                 stop, *, sync_every: int = 1, track_orthogonality: bool = True, record_ritz: bool = True) -> _Run:
     """Run up to ``max_steps`` Lanczos steps on ``A`` deflated against ``locked``; ``stop(run, beta)`` ends early.
 
     The coefficients stay on ``A.device`` and reach the host once every ``sync_every`` steps, where the stopping
@@ -151,7 +151,8 @@ def _lanczos_run(A: SymmetricOperator, g: torch.Generator, max_steps: int, reort
             orth_fro2 += inc
             if track_orthogonality:
                 run.orthogonality.append(math.sqrt(orth_fro2))
-            run.ritz_history.append(run.ritz_values())
+            if record_ritz:
+                run.ritz_history.append(run.ritz_values())
             if stop(run, b_i) or i == max_steps - 1:
                 run.beta.append(b_i)
                 run.Q = run.Q[: run.m].T  # (d, m): columns are the Lanczos vectors
@@ -362,6 +363,8 @@ def lanczos_ritz(
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
     sync_every: int | None = None,
+    track_orthogonality: bool = True,
+    ritz_history: bool = True,
 ) -> SpectralResult:
     """All Ritz values of one Lanczos run of ``num_iter`` steps (default ``n``): 000's experiment (Fig 3.1-3.6).
 
@@ -369,6 +372,9 @@ def lanczos_ritz(
     included (breakdowns restart from a fresh orthogonal direction). ``residuals`` are the Lanczos-relation
     estimates ``|beta_m s_{m,i}|``, which bound the distance to a true eigenvalue while the basis is
     orthonormal (full/double); with ``"none"`` they are not a certificate and ghosts appear.
+    ``track_orthogonality=False`` drops ``history["orthogonality"]`` and the product with the basis per step
+    that it costs (a third of the reorthogonalisation traffic with ``"full"``); ``ritz_history=False`` drops
+    ``history["ritz_values"]`` and the eigenvalues of ``T_j`` it computes at every step (O(j^2) each).
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     if reorth not in REORTH:
@@ -376,12 +382,13 @@ def lanczos_ritz(
     m = A.size if num_iter is None else min(A.size, check_count(num_iter, "num_iter"))
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
-    run = _lanczos_run(A, g, m, reorth, None, lambda r, b: False, sync_every=_check_sync_every(sync_every, A.device))
+    run = _lanczos_run(A, g, m, reorth, None, lambda r, b: False, sync_every=_check_sync_every(sync_every, A.device),
+                       track_orthogonality=bool(track_orthogonality), record_ritz=bool(ritz_history))
     theta, S = run.ritz()
     est = _residual_estimates(run, S)
     order = np.argsort(-theta, kind="stable")
     notes = []
-    if reorth in ("none", "selective") and max(run.orthogonality) > A.eps**0.5:
+    if reorth in ("none", "selective") and run.orthogonality and max(run.orthogonality) > A.eps**0.5:
         notes.append(f"Lanczos vectors lost orthogonality (||Q^T Q - I||_F = {max(run.orthogonality):.1e}): "
                      "ghost copies are likely and the residual estimates are not certificates")
     notes = emit_warnings(notes)

@@ -25,6 +25,27 @@ def converged_count(ritz: np.ndarray, lam: np.ndarray, eps: float = 1e-5) -> int
     return count
 
 
+def ghost_count(ritz: np.ndarray, lam: np.ndarray, eps: float = 1e-5) -> int:
+    """Ritz values within ``eps`` of a true eigenvalue beyond the one match each eigenvalue gets: extra copies."""
+    near = int(sum(np.min(np.abs(lam - t)) < eps for t in ritz))
+    return near - converged_count(ritz, lam, eps)
+
+
+def _ritz_panel(ax, history: list, lam: np.ndarray, iterations: int, title: str) -> None:
+    """Ritz values of each of the first ``iterations`` steps as ticks, the true spectrum as column "G"."""
+    for m in range(1, min(iterations, len(history)) + 1):
+        vals = history[m - 1]
+        ax.plot(np.full(len(vals), m), vals, "x", ms=3, mew=0.6, color="C0")
+    g = iterations + max(2, iterations // 10)
+    ax.plot(np.full(len(lam), g), lam, "_", ms=8, color="k")
+    ticks = [t for t in ax.get_xticks() if 0 < t <= iterations]
+    ax.set_xticks(ticks + [g], [f"{t:.0f}" for t in ticks] + ["G"])
+    ax.set_xlim(0, g + 1)
+    ax.set_xlabel("Lanczos iteration m")
+    ax.set_ylabel("Ritz values")
+    ax.set_title(title, fontsize=9)
+
+
 def krylov_report(out: Path, profile: Profile, seed: int) -> dict:
     progress = Progress("krylov")
     n = profile.krylov_size
@@ -33,6 +54,7 @@ def krylov_report(out: Path, profile: Profile, seed: int) -> dict:
     fig1, axes1 = plt.subplots(2, 2, figsize=(10, 7))
     fig5, axes5 = plt.subplots(2, 2, figsize=(10, 7))
     figo, axo = plt.subplots(figsize=(5.5, 4))
+    figr, axr = plt.subplots(1, 3, figsize=(13, 3.8))
     for f_i, fam in enumerate(FAMILIES):
         lam = family_spectrum(fam, n, seed)
         A = symmetric_from_eigenvalues(lam, seed)
@@ -56,6 +78,13 @@ def krylov_report(out: Path, profile: Profile, seed: int) -> dict:
             ax5.loglog(steps, np.maximum(counts, 0.8), "o-", label=variant)
             if fam == "custom":
                 axo.semilogy(np.arange(1, n + 1), np.maximum(full.history["orthogonality"], 1e-17), label=variant)
+                hist = full.history["ritz_values"]
+                if variant == "full":
+                    _ritz_panel(axr[0], hist, lam, 20, "full reorthogonalisation, 20 iterations (000 Fig 3.3 top)")
+                    _ritz_panel(axr[1], hist, lam, 100, "full reorthogonalisation, 100 iterations (Fig 3.3 bottom)")
+                elif variant == "none":
+                    _ritz_panel(axr[2], hist, lam, 100, "no reorthogonalisation, 100 iterations (Fig 3.4)")
+                data[fam][variant]["ghosts_at_100"] = ghost_count(hist[min(100, n) - 1], lam)
             progress(f"{fam}/{variant}: L1 {l1:.3g}, converged at m=n: {counts[-1]}/{n}")
         ax1.set_title(f"{fam} spectrum, n={n}, m=n steps", fontsize=9)
         ax1.set_xlabel("eigenvalue index")
@@ -76,6 +105,8 @@ def krylov_report(out: Path, profile: Profile, seed: int) -> dict:
     p1 = save_figure(fig1, d / "spectra_by_variant.png")
     p5 = save_figure(fig5, d / "converged_vs_iterations.png")
     po = save_figure(figo, d / "orthogonality_loss.png")
+    figr.tight_layout()
+    pr = save_figure(figr, d / "ritz_per_iteration.png")
     full_ok = all(data[f]["full"]["converged_by_steps"][str(n)] == n for f in FAMILIES)
     none_counts = {f: data[f]["none"]["converged_by_steps"][str(n)] for f in FAMILIES}
     verdict = (f"krylov: full and double reorthogonalisation recover all {n} eigenvalues of every family "
@@ -83,6 +114,10 @@ def krylov_report(out: Path, profile: Profile, seed: int) -> dict:
                + ", ".join(f"{f} {c}/{n}" for f, c in none_counts.items()) + " (ghosts)")
     body = [f"![spectra]({p1})", "", "*Figure (000 Fig 3.1): Ritz values after m = n steps against the true spectrum; "
             "L1/L2 distances in the legend. 'none' repeats converged values (ghosts) and misses others.*", "",
+            f"![Ritz values per iteration]({pr})", "", "*Figure (000 Fig 3.3-3.4): the Ritz values of each step "
+            "(ticks) for the custom spectrum, and the true spectrum (column G). The extreme values converge first; "
+            "without reorthogonalisation, once one has converged, further ticks pile up on it (ghost copies) "
+            "instead of moving inwards.*", "",
             f"![converged]({p5})", "", "*Figure (000 Fig 3.5-3.6): number of Ritz values within 1e-5 of a true "
             "eigenvalue after m steps (a count of 0 is drawn at 0.8 on the log axis).*", "", f"![orthogonality]({po})", "",
             "*Figure (004 §5): loss of orthogonality per step; it grows to O(1) without reorthogonalisation once "
@@ -92,8 +127,11 @@ def krylov_report(out: Path, profile: Profile, seed: int) -> dict:
         for v in VARIANTS:
             e = data[f][v]
             body.append(f"| {f} | {v} | {e['L1']:.3g} | {e['L2']:.3g} | {e['converged_by_steps'][str(n)]} |")
-    body += ["", "Runtime against size (000 Fig 3.2) is measured by `nox -s bench`, not here: timings are not "
-             "deterministic and the reports are."]
+    body += ["", "Ghost copies after 100 steps on the custom spectrum (Ritz values within 1e-5 of a true eigenvalue "
+             "beyond one per eigenvalue): " + ", ".join(f"{v} {data['custom'][v]['ghosts_at_100']}"
+                                                       for v in ("full", "none")) + ".", "",
+             "Runtime against size (000 Fig 3.2) is measured by `nox -s bench` (section \"Lanczos runtime against "
+             "size\" of `reports/performance.md`), not here: timings are not deterministic and the reports are."]
     return write_report(d, title="Lanczos variants on synthetic spectra (000 §3, 004 §5)", verdict=verdict,
                         body=body, data=data, config={"n": n, "steps": steps, "seed": seed},
                         command=f"hessverify reports --profile {profile.name} --only krylov")
