@@ -105,6 +105,19 @@ def test_ritz_history_and_eigenvectors():
     assert torch.allclose(A @ Y, Y * r.eigenvalues, atol=1e-7)
 
 
+def test_ritz_without_history_gives_the_same_spectrum():
+    """Dropping the per-step Ritz values and orthogonality changes nothing but the history; the recorded Ritz
+    values of step m are the eigenvalues of the true spectrum's Krylov projection (the last equals eigvalsh)."""
+    lam = family("uniform", 70, seed=1)
+    A = symmetric_from_eigenvalues(lam, seed=1)
+    full = lanczos_ritz(A, seed=3)
+    bare = lanczos_ritz(A, seed=3, ritz_history=False, track_orthogonality=False)
+    assert torch.equal(full.eigenvalues, bare.eigenvalues)
+    assert bare.history["ritz_values"] == [] and bare.history["orthogonality"] == []
+    assert len(full.history["ritz_values"]) == 70
+    np.testing.assert_allclose(np.sort(full.history["ritz_values"][-1])[::-1], np.sort(lam)[::-1], atol=1e-9 * 50)
+
+
 def test_seed_makes_runs_reproducible():
     A = symmetric_from_eigenvalues(family("custom", 70), seed=0)
     a, b = lanczos(A, k=4, seed=7), lanczos(A, k=4, seed=7)
