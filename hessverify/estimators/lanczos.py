@@ -208,11 +208,11 @@ def _single_which(A, k, which, reorth, max_iter, tol, g, run_options) -> tuple:
     """Top-k for one of LA/SA/LM: restarts with locking (full/double and ``run_options["restart"]``) or a
     single run."""
     run_options = dict(run_options)
-    restart = run_options.pop("restart", True)
+    lock_and_restart = run_options.pop("restart", True)
     locked_vals: list[float] = []
     locked_vecs: list[torch.Tensor] = []
     history = {"ritz_values": [], "orthogonality": [], "restarts": 0}
-    max_restarts = 2 * k + 5 if reorth in ("full", "double") and restart else 1
+    max_restarts = 2 * k + 5 if reorth in ("full", "double") and lock_and_restart else 1
     norm_est = 0.0
     steps = 0
     for restart in range(max_restarts):
