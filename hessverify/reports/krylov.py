@@ -13,16 +13,22 @@ from hessverify.reports._common import Profile, Progress, plt, save_figure, writ
 VARIANTS = ("full", "double", "selective", "none")
 
 
-def converged_count(ritz: np.ndarray, lam: np.ndarray, eps: float = 1e-5) -> int:
-    """000 §3.3: Ritz values within eps of a true eigenvalue, each true eigenvalue matched at most once."""
+def matched_distances(ritz: np.ndarray, lam: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """000 §3.3's matching: each Ritz value (ascending) to its nearest true eigenvalue not yet taken; an eigenvalue
+    within ``eps`` is taken (matched at most once). Returns the distances, ascending Ritz order."""
     free = list(np.sort(lam))
-    count = 0
+    out = []
     for t in np.sort(ritz):
         j = int(np.argmin(np.abs(np.asarray(free) - t))) if free else None
-        if j is not None and abs(free[j] - t) < eps:
+        out.append(abs(free[j] - t) if j is not None else np.inf)
+        if j is not None and out[-1] < eps:
             free.pop(j)
-            count += 1
-    return count
+    return np.asarray(out)
+
+
+def converged_count(ritz: np.ndarray, lam: np.ndarray, eps: float = 1e-5) -> int:
+    """000 §3.3: Ritz values within eps of a true eigenvalue, each true eigenvalue matched at most once."""
+    return int(np.sum(matched_distances(ritz, lam, eps) < eps))
 
 
 def ghost_count(ritz: np.ndarray, lam: np.ndarray, eps: float = 1e-5) -> int:

@@ -150,7 +150,7 @@ def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> li
                                  seed_figures.fig3_trace(out, prof, seed, cache),
                                  seed_figures.fig4_top10(out, prof, seed, cache)],
         "krylov": lambda: [krylov.krylov_report(out, prof, seed), power.power_report(out, prof, seed)],
-        "sigmoid_mlp": lambda: [sigmoid_mlp.sigmoid_mlp_report(out, prof, seed)],
+        "sigmoid_mlp": lambda: [sigmoid_mlp.sigmoid_mlp_report(out, prof, seed, cache)],
         "hierarchy": lambda: [hierarchy.density_report(out, prof, seed), hierarchy.hierarchy_report(out, prof, seed)],
     }
     entries = []
