@@ -26,8 +26,8 @@ from hessverify.estimators import lanczos_ritz
 from hessverify.files import atomic_write_text
 from hessverify.operators import hessian
 from hessverify.reports._common import plt, save_figure
-from hessverify.reports.sigmoid_mlp import (LANCZOS_STEPS, TARGET_LOSS, load_params, train_to_target,
-                                           training_split)
+from hessverify.reports.sigmoid_mlp import LANCZOS_STEPS, TARGET_LOSS, train_to_target, training_split
+from hessverify.training import load_checkpoint
 
 POWERS = (1, 10, 100, 1000)  # then the full training set, as in 000 Fig 4.3
 REPEATS = 5
@@ -62,7 +62,7 @@ def main() -> dict:
               "machine": f"{platform.machine()} {platform.processor() or ''} threads={torch.get_num_threads()}",
               "torch": torch.__version__, "states": {}}
     for name, epoch in (("initialisation", 0), ("trained", len(losses) - 1)):
-        load_params(model, checkpoints[epoch])
+        load_checkpoint(model, checkpoints[epoch])
         times = {s: _runtimes(model, X, y, s, g) for s in sizes}
         slope = float(np.diff(np.log([np.median(times[s]) for s in sizes[-2:]]))[0] / np.diff(np.log(sizes[-2:]))[0])
         result["states"][name] = {"seconds": {str(s): t for s, t in times.items()}, "loglog_slope_top": slope}

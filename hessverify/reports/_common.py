@@ -42,6 +42,7 @@ class Profile:
     #: 000 §4's sigmoid MLP: the data sets it runs on (every installed one) and their training-set size
     mlp_datasets: tuple[str, ...] = ("mnist_5k",)
     mlp_n: int = 1000
+    hierarchy_hidden: int = 16  # width of 002's tanh MLP (the paper profile's is larger)
     device: str = "cpu"  # where training and the curvature products of the trained networks run
 
 
@@ -53,7 +54,7 @@ PROFILES = {
                      alphas=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), ns=(1000, 2500, 5000), digits_n=170,
                      trace_width=256, num_checkpoints=10, krylov_size=1000, datasets=("fashion_mnist", "mnist_5k_14x14"),
                      real_n=5000, real_ns=(1000, 2500, 5000), lrs=(0.01, 0.05),
-                     mlp_datasets=("fashion_mnist", "mnist_5k"), mlp_n=5000),
+                     mlp_datasets=("fashion_mnist", "mnist_5k"), mlp_n=5000, hierarchy_hidden=64),
     # seconds, for the test suite (determinism, kill-and-resume); not a result to read
     "test": Profile("test", n=60, d0=8, width=8, epochs=150, lr=0.05, alphas=(0.1, 0.8), ns=(40, 60), digits_n=100,
                     trace_width=8, num_checkpoints=2, krylov_size=40, datasets=("digits",), real_n=100,

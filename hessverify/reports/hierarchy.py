@@ -120,7 +120,6 @@ def density_report(out: Path, profile: Profile, seed: int) -> dict:
 
 
 #: 002 at a scale that can show its outliers: an MLP trained with cross-entropy to (near) 100% training accuracy
-HIDDEN = 16
 TRAIN_STEPS = 3000
 TARGET_ACCURACY = 0.999
 CHECKPOINT_STEPS = (0, 10, 100, 1000)
@@ -238,19 +237,20 @@ def _top_of_g_panel(ax, series: list[tuple[str, dict]], title: str) -> None:
 
 
 def hierarchy_report(out: Path, profile: Profile, seed: int) -> dict:
-    """002 Fig 1, 5, 6/7 at a scale that can show them: a one-hidden-layer tanh MLP (width ``HIDDEN``) trained
-    with cross-entropy to (near) 100% training accuracy on real images; the top-C outliers of G, their
+    """002 Fig 1, 5, 6/7 at a scale that can show them: a one-hidden-layer tanh MLP (``profile.hierarchy_hidden``
+    units) trained with cross-entropy to (near) 100% training accuracy on real images; the top-C outliers of G, their
     attribution to A1 (class means of the per-sample gradients), the gap after the C-th eigenvalue, what is left
     after deflating A1, along training and for three sample sizes."""
     from hessverify.training import load_checkpoint
 
     progress = Progress("hierarchy")
+    hidden = profile.hierarchy_hidden
     sizes = tuple(sorted({max(50, profile.real_n // 4), max(100, profile.real_n // 2), profile.real_n}))
     along, by_n, name = {}, {}, None
     for n in sizes:
         X, labels, name = _hierarchy_data(seed, n)
         torch.manual_seed(seed)
-        model = linear_network((X.shape[1], HIDDEN, 10), activation="tanh", bias=True)
+        model = linear_network((X.shape[1], hidden, 10), activation="tanh", bias=True)
         saved, final = _train_ce(model, X, labels, progress)
         steps = sorted(saved) if n == sizes[-1] else [final]
         for step in steps:
@@ -281,14 +281,14 @@ def hierarchy_report(out: Path, profile: Profile, seed: int) -> dict:
                     "sample size, end of training (002 Fig 7)")
     _deflation_panel(a4, cnn_end, f"small CNN ({cnn_params} parameters), n={sizes[-1]}: acc {cnn_end['accuracy']:.3f}, "
                      f"gap {cnn_end['gap_after_C']:.2f}x", "A1 (class means; zeros not drawn)", "G - A1")
-    fig.suptitle(f"002 hierarchy: {name}, cross-entropy; tanh MLP with {HIDDEN} hidden units (panels 1-3) and a small "
+    fig.suptitle(f"002 hierarchy: {name}, cross-entropy; tanh MLP with {hidden} hidden units (panels 1-3) and a small "
                  "CNN (panel 4)", fontsize=9)
     fig.tight_layout()
     d = out / "hierarchy"
     d.mkdir(parents=True, exist_ok=True)
     png = save_figure(fig, d / "hierarchy_spectra.png")
     present = end["gap_after_C"] >= 2 and end["overlap_topC_G_A1"] >= 0.8
-    verdict = (f"hierarchy ({name}, n={sizes[-1]}, tanh MLP width {HIDDEN}, training accuracy {end['accuracy']:.3f}, "
+    verdict = (f"hierarchy ({name}, n={sizes[-1]}, tanh MLP width {hidden}, training accuracy {end['accuracy']:.3f}, "
                f"loss {end['loss']:.3g}, median margin {end['median_margin']:.2f}): G = A1 + A2 + B1 + B2 to "
                f"{end['identity_error']:.1e}; "
                + (f"C = 10 outliers present: gap {end['gap_after_C']:.1f}x after the 10th eigenvalue, their "
@@ -299,7 +299,7 @@ def hierarchy_report(out: Path, profile: Profile, seed: int) -> dict:
                + f"; small CNN ({cnn_params} parameters, accuracy {cnn_end['accuracy']:.3f}, loss {cnn_end['loss']:.3g}): "
                f"gap {cnn_end['gap_after_C']:.2f}x, overlap {cnn_end['overlap_topC_G_A1']:.2f}")
     body = [f"![spectra]({png})", "",
-            f"*Figure: a one-hidden-layer tanh MLP (width {HIDDEN}, biases) trained by full-batch Adam (lr 0.01) on "
+            f"*Figure: a one-hidden-layer tanh MLP (width {hidden}, biases) trained by full-batch Adam (lr 0.01) on "
             f"class-balanced {name} until {TARGET_ACCURACY:.1%} training accuracy or {TRAIN_STEPS} steps. Left: the "
             "top of G, of A1 (the class means of the per-sample gradients, 002 eq 4-5) and of G - A1 (002 Fig 5, "
             "the outliers deflated); grey line: C = 10. Middle: G along training. Right: G at the end of training for "
@@ -316,14 +316,14 @@ def hierarchy_report(out: Path, profile: Profile, seed: int) -> dict:
              f"{cnn_end['median_margin']:.2f} | {cnn_end['gap_after_C']:.2f} | {cnn_end['overlap_topC_G_A1']:.2f} | "
              f"{cnn_end['top_drop_without_A1']:.2f} |"]
     body += ["", "- the source: 002 studies VGG/ResNet-scale networks on MNIST, Fashion, CIFAR (C = 10, 100) trained "
-             "to zero training error; here one hidden layer of 16 on MNIST 5k averaged to 7x7 pixels, so that G and "
-             "its four parts are formed densely in seconds on 2 CPU cores; the small CNN (conv 3x3 with 4 channels, "
-             "tanh, dense read-out; rightmost panel) is the same check on a convolutional network. Larger networks "
-             "are not in this report yet."]
+             f"to zero training error; here one hidden layer of {hidden} on MNIST 5k averaged to 7x7 pixels, so that "
+             "G and its four parts are formed densely on 2 CPU cores (16 units in the quick profile, 64 in the paper "
+             "profile); the small CNN (conv 3x3 with 4 channels, tanh, dense read-out; rightmost panel) is the same "
+             "check on a convolutional network. VGG/ResNet-scale networks are not in this report."]
     return write_report(d, title="002 Fig 1, 5, 6, 7: outliers of G and their class-mean attribution", verdict=verdict,
                         body=body, data={"along_training": {str(k): v for k, v in along.items()},
                                          "by_n": {str(k): v for k, v in by_n.items()}, "data": name,
                                          "small_cnn": {**cnn_end, "parameters": cnn_params, "steps": cnn_steps}},
-                        config={"seed": seed, "sizes": list(sizes), "hidden": HIDDEN, "train_steps": TRAIN_STEPS,
+                        config={"seed": seed, "sizes": list(sizes), "hidden": hidden, "train_steps": TRAIN_STEPS,
                                 "target_accuracy": TARGET_ACCURACY, "checkpoints": list(CHECKPOINT_STEPS)},
                         command=f"hessverify reports --profile {profile.name} --only hierarchy")

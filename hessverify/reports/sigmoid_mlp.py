@@ -23,6 +23,7 @@ from hessverify.operators import hessian
 from hessverify.reports._common import Profile, Progress, plt, save_figure, write_report
 from hessverify.reports.ablations import installed, skipped_lines
 from hessverify.reports.krylov import matched_distances
+from hessverify.training import load_checkpoint
 
 HIDDEN, NUM_CLASSES, LANCZOS_STEPS, EPS = 16, 10, 100, 1e-5
 BATCH, LR, MAX_EPOCHS = 64, 0.5, 200
@@ -100,12 +101,6 @@ def train_to_target(X, y, target: float, seed: int):
     return model, checkpoints, losses
 
 
-def load_params(model, params):
-    with torch.no_grad():
-        for p, q in zip(model.parameters(), params):
-            p.copy_(q)
-
-
 def _ritz(model, X, y, seed: int) -> dict:
     r = lanczos_ritz(hessian(model, "cross_entropy", X, y), num_iter=LANCZOS_STEPS, seed=seed, ritz_history=False)
     order = np.argsort(r.eigenvalues.numpy())
@@ -179,12 +174,12 @@ def compute_dataset(source: str, n: int, seed: int, progress) -> dict:
     progress(f"{source}: n={X.shape[0]}, training loss {losses[-1]:.4f} after {epochs} epochs")
     states = {}
     for name, epoch in (("initialisation", 0), ("trained", epochs)):
-        load_params(model, checkpoints[epoch])
+        load_checkpoint(model, checkpoints[epoch])
         states[name] = spectrum_state(model, X, y, seed)
         progress(f"{source} {name}: exact spectrum of {states[name]['num_params']} parameters and 100 Lanczos steps")
     along = {}
     for epoch, params in checkpoints.items():
-        load_params(model, params)
+        load_checkpoint(model, params)
         along[str(epoch)] = {**_ritz(model, X, y, seed), "loss": _loss(model, X, y)}
     full = along[str(epochs)]
     g = torch.Generator().manual_seed(seed + 2)
