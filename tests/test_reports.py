@@ -23,11 +23,13 @@ def test_same_seed_same_bytes(tmp_path):
         r = run_reports(tmp_path / name, "ablations", "krylov")
         assert r.returncode == 0, r.stderr
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
-                   if p.is_file() and ".cache" not in p.parts)
+                   if p.is_file() and ".cache" not in p.parts and p.name != "timings.json")
     assert any(f.suffix == ".json" for f in files) and any(f.suffix == ".png" for f in files)
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     assert_verdicts_match_their_data(tmp_path / "a")
+    timings = json.loads((tmp_path / "a" / "timings.json").read_text())["groups"]
+    assert set(timings) == {"ablations", "krylov"} and all(t["seconds"] > 0 and t["cpu_count"] for t in timings.values())
 
 
 def assert_verdicts_match_their_data(out):
