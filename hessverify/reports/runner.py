@@ -159,7 +159,9 @@ def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> li
         entries += runs[group]()
         seconds = time.perf_counter() - start
         timings[group] = {"seconds": round(seconds, 1), "cache_hits": cache.hits - hits,
-                          "computed": cache.misses - misses}
+                          "computed": cache.misses - misses, "finished_utc": _utc_now(),
+                          # other work on the machine slows a group down: the 1-minute load average says how much
+                          "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
         progress(f"{group} done in {seconds:.0f}s (cache: {cache.hits} hits, {cache.misses} computed)")
     write_index(out, entries, prof.name, seed)
     write_timings(out, timings)
@@ -169,11 +171,16 @@ def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> li
 TIMINGS = "timings.json"
 
 
-def write_timings(out: Path, timings: dict) -> None:
-    """``out/timings.json``: each group's wall time, cache use and machine at its last run (groups not rerun keep
-    their entry). The one file of a report folder that is not deterministic."""
-    import platform
+def _utc_now() -> str:
     from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def write_timings(out: Path, timings: dict) -> None:
+    """``out/timings.json``: each group's wall time, cache use, load and machine at its last run (groups not rerun
+    keep their entry). The one file of a report folder that is not deterministic."""
+    import platform
 
     from hessverify.claims.report import environment
 
@@ -183,8 +190,7 @@ def write_timings(out: Path, timings: dict) -> None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         old = {"groups": {}}
     machine = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-               "device": environment()["device"], "torch": torch.__version__,
-               "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
+               "device": environment()["device"], "torch": torch.__version__}
     groups = {k: v for k, v in old["groups"].items() if k in GROUPS and isinstance(v, dict)}
     groups.update({k: {**v, **machine} for k, v in timings.items()})
     atomic_write_text(out / TIMINGS, json.dumps({"groups": groups}, indent=1, sort_keys=True) + "\n")
