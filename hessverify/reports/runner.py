@@ -163,8 +163,8 @@ def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> li
                           # other work on the machine slows a group down: the 1-minute load average says how much
                           "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
         progress(f"{group} done in {seconds:.0f}s (cache: {cache.hits} hits, {cache.misses} computed)")
-    write_index(out, entries, prof.name, seed)
-    write_timings(out, timings)
+        write_index(out, entries, prof.name, seed)  # after every group: a run stopped later keeps what finished
+        write_timings(out, timings)
     return entries
 
 
