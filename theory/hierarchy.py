@@ -59,7 +59,9 @@ def gauss_newton(jacobians, probs) -> np.ndarray:
     """002 eq (2): ``G = (1/N) sum_i J_i^T (diag p_i - p_i p_i^T) J_i``."""
     J, P = _check_jp(jacobians, probs)
     Hout = np.einsum("nc,cd->ncd", P, np.eye(P.shape[1])) - P[:, :, None] * P[:, None, :]
-    return np.einsum("ncp,ncd,ndq->pq", J, Hout, J) / J.shape[0]
+    HJ = np.einsum("ncd,ndq->ncq", Hout, J)  # two contractions: a single three-operand einsum loops over n c d p q
+    N, C, p = J.shape
+    return J.reshape(N * C, p).T @ HJ.reshape(N * C, p) / N
 
 
 def ggn_decomposition(jacobians, probs, labels, *, as_printed: bool = False) -> dict[str, np.ndarray]:
