@@ -221,3 +221,22 @@ def test_dict_model_input():
 
     theta0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
     assert rel_err(one, torch.autograd.functional.hessian(loss, theta0)) < 1e-12
+
+
+def test_ntk_jacobian_in_chunks_equals_one_pass():
+    """``NTKOperator.jacobian`` builds J a few rows at a time (all rows at once hold n d_L copies of the
+    activations); chunking must not change a single entry, and a bad chunk is a clear error."""
+    import pytest
+    import torch
+    from torch.func import jacrev
+
+    from hessverify.models import linear_network
+    from hessverify.operators import ntk
+
+    torch.manual_seed(0)
+    K = ntk(linear_network((7, 5, 3), activation="tanh", bias=True), torch.randn(40, 7, dtype=torch.float64))
+    whole = jacrev(K._f)(K.fm.theta0)
+    for chunk in (1, 7, 64, 10_000):
+        assert torch.equal(K.jacobian(chunk=chunk), whole)
+    with pytest.raises(ValueError, match="chunk"):
+        K.jacobian(chunk=0)
