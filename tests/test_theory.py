@@ -161,3 +161,17 @@ def test_expected_init_trace_by_monte_carlo_in_numpy():
     assert abs(np.mean(vals) - pred) < 5 * np.std(vals) / np.sqrt(len(vals))
     assert balanced_init_trace((3, 2), 0.5, 2.0) == 4.0 * 6
     assert np.isclose(balanced_init_trace((3, 2, 2, 4), 0.5, 1.0), 2 * 0.5**4 * (3 + 4 + 2))
+
+
+def test_gauss_newton_equals_the_per_sample_sum():
+    """002 eq (2) term by term: ``(1/N) sum_i J_i^T (diag p_i - p_i p_i^T) J_i`` (the code contracts it in two
+    matrix products)."""
+    import numpy as np
+
+    from theory.hierarchy import gauss_newton
+
+    rng = np.random.default_rng(3)
+    J = rng.standard_normal((30, 4, 25))
+    P = rng.dirichlet(np.ones(4), 30)
+    ref = sum(J[i].T @ (np.diag(P[i]) - np.outer(P[i], P[i])) @ J[i] for i in range(30)) / 30
+    assert np.abs(gauss_newton(J, P) - ref).max() <= 1e-13 * np.abs(ref).max()
