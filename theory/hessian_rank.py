@@ -47,13 +47,40 @@ def hessian_rank(widths: Sequence[int], input_rank: int) -> int:
 
 
 def outer_product_rank_with_bias(widths: Sequence[int], input_rank: int, n: int, ones_in_row_space: bool) -> int:
-    """Derived here: with a bias in every layer the network computes ``x -> A x + c`` (``rank A <= q``, ``c`` free
-    through the last bias), so the tangent space is ``{dA X + dc 1^T}``: ``q (r + K - q)`` directions from ``dA``
-    plus ``K`` from ``dc``, less the ``q`` directions ``dc`` in the column space of ``A`` when the all-ones
-    sample vector lies in the row space of ``X`` (then ``dc 1^T = dA X`` for a tangent ``dA``); and at most the
-    ``n K`` rows of the Jacobian."""
+    """Derived here (first version, refuted: see ``outer_product_rank_with_bias_corrected``): with a bias in every
+    layer the network computes ``x -> A x + c`` (``rank A <= q``, ``c`` free through the last bias), so the
+    tangent space is ``{dA X + dc 1^T}``: ``q (r + K - q)`` directions from ``dA`` plus ``K`` from ``dc``, less
+    the ``q`` directions ``dc`` in the column space of ``A`` when the all-ones sample vector lies in the row
+    space of ``X`` (then ``dc 1^T = dA X`` for a tangent ``dA``); and at most the ``n K`` rows of the Jacobian.
+    It overcounts by ``K - q`` when the all-ones vector is in the span and ``q = r < K``."""
     q, _, _, K = _q_s(widths, input_rank)
     return min(outer_product_rank(widths, input_rank) + K - (q if ones_in_row_space else 0), n * K)
+
+
+def outer_product_rank_with_bias_corrected(widths: Sequence[int], input_rank: int, n: int,
+                                           ones_in_span: bool) -> int:
+    """Derived here (corrects ``outer_product_rank_with_bias``): ``rank(H_o)`` of a deep linear network with a
+    bias in every layer, at generic weights, is ``min(q (r + K - q) + K - e, n K)`` with
+
+    - ``e = 0`` when the all-ones sample vector is not in the column space of ``X`` (``n x d0``);
+    - ``e = K`` when it is and ``q = r`` (the end-to-end map ``A`` has rank ``>= r``);
+    - ``e = q`` when it is and ``q < r``.
+
+    Derivation: the Jacobian's image is ``S1 + S2`` with ``S1 = {X dA^T : dA tangent to the rank-q_A matrices
+    at A}`` (dimension ``q (r + K - q)``, 2106.16225) and ``S2 = {1 dc^T}`` (dimension ``K``; the last bias
+    makes ``dc`` free). If ``1 = X w`` then ``1 dc^T = X (dc w^T)^T`` lies in ``S1`` iff ``dc w'^T`` is tangent for
+    some ``w'`` with ``X w' = 1``, i.e. iff ``U_perp^T dc = 0`` or some such ``w'`` lies in the row space of ``A``.
+    The latter holds at generic weights iff ``1`` is in the column space of ``X V`` (``V`` the row space of
+    ``A``, dimension ``q_A``), which is all of the column space of ``X`` iff ``q_A >= r``, i.e. ``q = r``. So the
+    intersection is ``S2`` (``e = K``) when ``q = r`` and ``{dc in col(A)}`` (``e = q``) otherwise."""
+    q, _, _, K = _q_s(widths, input_rank)
+    if not ones_in_span:
+        extra = K
+    elif q == input_rank:
+        extra = 0
+    else:
+        extra = K - q
+    return min(outer_product_rank(widths, input_rank) + extra, n * K)
 
 
 def conv_output_size(size: Sequence[int], kernel: int, stride: int) -> tuple[int, ...]:

@@ -8,10 +8,12 @@ that resolves it best:
 - trace: the dense spectrum, else ``sum_i e_i^T A e_i`` from ``d`` products up to ``EXACT_TRACE_MAX``
   (rounding only), else Hutchinson sampled in rounds until its 99.9% interval resolves the prediction or
   ``HUTCHINSON_BUDGET`` products are spent;
-- rank: an *interval* of counts. Eigenvalues above ``certificate + rounding`` are non-zero for certain;
-  those at most ``sqrt(d) eps scale`` in magnitude are zero at this precision (computed zeros of the seed
-  settings lie below 1.5 ulps of the scale); those in between cannot be told from zero, and each widens the
-  interval by one.
+- rank: exactly, in rational arithmetic, when the setting is rational (``build_setting(exact=True)``: linear
+  networks and CNNs under MSE, symmetric matrices; :mod:`hessverify.exact`). Otherwise an *interval* of counts
+  from floating point: eigenvalues above ``certificate + rounding`` are non-zero for certain, structural zeros
+  (the ``d - n d_L`` zeros of an MSE GGN, 003 eq 3-5) are zero for certain, and every other eigenvalue is
+  unresolved, however small: floating point cannot tell 1e-17 from 0. Each unresolved eigenvalue widens the
+  interval by one, and a verdict inside it is ``inconclusive`` ("needs the exact route").
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import torch
 
 from hessverify.claims.verdict import RESOLUTION, Measurement, rounding
 from hessverify.estimators import exact, hutchinson, lanczos
+from hessverify.exact import ExactProblem, exact_rank
+from hessverify.exact.construct import to_fmpq_mat
 from hessverify.operators import ggn, hessian, ntk
 
 QUANTITIES = ("spectrum", "top_k", "lambda_max", "lambda_min", "trace", "rank", "dense")
@@ -67,28 +71,61 @@ def _spectrum(setting, operator: str, op):
     return r.eigenvalues.double().cpu().numpy(), r.residuals.double().cpu().numpy(), d, "exact", r.num_matvecs, d
 
 
+#: the reason an unresolved rank interval gives, for the verdict and the table
+NEEDS_EXACT = ("needs the exact route: build the setting with exact=True (rational linear models, "
+               "hessverify.exact)")
+
+
 def rank_interval(vals: np.ndarray, err: np.ndarray, computed: int, eps: float) -> Measurement:
     """The number of non-zero eigenvalues as an interval ``value +- error`` (see the module docstring).
 
-    ``computed``: how many of ``vals`` came out of a floating-point eigensolver (the rest are structural zeros).
+    ``computed``: how many of ``vals`` came out of a floating-point eigensolver; the rest (``vals[computed:]``)
+    are structural zeros. An eigenvalue within ``certificate + rounding`` of zero is unresolved: it may be zero
+    or not, and widens the interval by one.
     """
     d = vals.size
     scale = float(np.abs(vals).max(initial=0.0))
+    floating = np.arange(d) < computed
     certain = np.abs(vals) > err + rounding(computed, scale, eps)
-    zero_floor = np.sqrt(max(computed, 1)) * eps * scale
-    possible = np.abs(vals) > zero_floor
-    lo, hi = int(certain.sum()), int((certain | possible).sum())
-    note = (f"{hi - lo} of {d} eigenvalues lie between {zero_floor:.2g} (zero at this precision) and the rounding "
-            f"band, so the count is {lo}..{hi}") if hi > lo else ""
+    lo, hi = int(certain.sum()), int((certain | floating).sum())
+    note = (f"{hi - lo} of {d} eigenvalues lie within the rounding band of zero (|lambda| <= "
+            f"{rounding(computed, scale, eps):.2g} + certificate), so the count is {lo}..{hi}; {NEEDS_EXACT}"
+            ) if hi > lo else ""
     return Measurement(np.asarray((lo + hi) / 2), np.asarray((hi - lo) / 2), "rank interval", d, eps, count=True,
                        note=note)
 
 
-def functional_hessian_rank(setting) -> Measurement:
-    """The rank of the functional term ``H_f = H - G`` (2106.16225) as an interval (see ``rank_interval``).
+def exact_rank_of(setting, operator: str) -> Measurement | None:
+    """The rank of ``operator`` on a rational setting (``exact=True``), computed exactly; None where there is
+    no exact route (no rational data, a non-MSE loss for the GGN/Hessian)."""
+    data = setting.exact
+    if data is None:
+        return None
+    if operator == "matrix":
+        M = to_fmpq_mat(data.matrix)
+        return Measurement(np.asarray(float(exact_rank(M))), np.asarray(0.0), "exact rational rank", M.nrows(),
+                           0.0, count=True)
+    if operator in ("ggn", "hessian") and setting.loss != "mse":
+        return None
+    problem = ExactProblem(setting.model, setting.X, values=data.values, X_exact=data.X, Y_exact=data.Y)
+    M = problem.hessian() if operator == "hessian" else problem.jacobian()  # rank GGN = rank NTK = rank J
+    size = problem.num_params if operator != "ntk" else setting.n * problem.d_out
+    return Measurement(np.asarray(float(exact_rank(M))), np.asarray(0.0), f"exact rational rank ({operator})",
+                       size, 0.0, count=True)
 
-    ``H`` and ``G`` are formed densely; each entry of the difference carries rounding relative to ``||H|| +
-    ||G||`` (not to ``||H_f||``, which may be far smaller), so that is the certificate each eigenvalue gets."""
+
+def functional_hessian_rank(setting) -> Measurement:
+    """The rank of the functional term ``H_f = H - G`` (2106.16225): exact on a rational setting, else an
+    interval (see ``rank_interval``).
+
+    In floating point ``H`` and ``G`` are formed densely; each entry of the difference carries rounding relative to
+    ``||H|| + ||G||`` (not to ``||H_f||``, which may be far smaller), so that is the certificate each eigenvalue
+    gets, and an eigenvalue inside it is unresolved."""
+    if setting.exact is not None and setting.loss == "mse":
+        problem = ExactProblem(setting.model, setting.X, values=setting.exact.values, X_exact=setting.exact.X,
+                               Y_exact=setting.exact.Y)
+        return Measurement(np.asarray(float(exact_rank(problem.functional()))), np.asarray(0.0),
+                           "exact rational rank of H - G", problem.num_params, 0.0, count=True)
     H = build_operator(setting, "hessian").dense().double()
     G = build_operator(setting, "ggn").dense().double()
     d = H.shape[0]
@@ -99,9 +136,9 @@ def functional_hessian_rank(setting) -> Measurement:
     vals = np.linalg.eigvalsh(F.numpy())[::-1]
     big = float(torch.linalg.matrix_norm(H, 2) + torch.linalg.matrix_norm(G, 2))
     certain = np.abs(vals) > 2 * rounding(d, big, eps)  # the difference's rounding plus eigh's
-    possible = np.abs(vals) > np.sqrt(d) * eps * big   # at most this is zero at this precision
-    lo, hi = int(certain.sum()), int((certain | possible).sum())
-    note = f"{hi - lo} of {d} eigenvalues of H - G lie in its rounding band, so the count is {lo}..{hi}" if hi > lo else ""
+    lo, hi = int(certain.sum()), d
+    note = (f"{hi - lo} of {d} eigenvalues of H - G lie in its rounding band, so the count is {lo}..{hi}; "
+            f"{NEEDS_EXACT}") if hi > lo else ""
     return Measurement(np.asarray((lo + hi) / 2), np.asarray((hi - lo) / 2), "rank interval of H - G", d, eps,
                        count=True, note=note)
 
@@ -178,6 +215,10 @@ def measure(setting, quantity: str | Callable, operator: str = "ggn", k: int | N
             total, mv = _trace_from_unit_vectors(op)
             return Measurement(np.asarray(total), np.asarray(0.0), "sum of e_i^T A e_i", d, eps, mv)
         return _adaptive_hutchinson(op, prediction, eps)
+    if quantity == "rank":
+        exact_measurement = exact_rank_of(setting, operator)
+        if exact_measurement is not None:
+            return exact_measurement
     if quantity == "rank" and large:
         raise ValueError(f"the rank of a {d}x{d} operator needs its whole spectrum; the limit is {EXACT_MAX}")
     vals, err, d, method, mv, computed = _spectrum(setting, operator, op)

@@ -14,7 +14,11 @@ import inspect
 import numpy as np
 import torch
 
-from hessverify.data import gaussian_inputs, labels_with_proportion, one_hot, whiten
+from hessverify.claims.inputs import INPUTS, exact_whitened_inputs, float_inputs, raw_inputs
+from hessverify.data import labels_with_proportion, one_hot, whiten
+from hessverify.exact.construct import cayley_orthogonal, diagonal, dyadic, orthonormal_columns, to_fmpq_mat
+from hessverify.exact.linear_models import ExactProblem, rational_array
+from hessverify.exact.rank import exact_rank
 from hessverify.models import balanced_factorization, balanced_weights, get_weights, linear_network
 from hessverify._validation import check_positive_int_sequence, check_choice
 
@@ -40,6 +44,8 @@ class Setting:
     model: torch.nn.Module = field(repr=False)
     matrix: np.ndarray | None = None
     eigenvalues: np.ndarray | None = None
+    #: the rationals of an ``exact=True`` setting (:class:`ExactData`), else None
+    exact: "ExactData | None" = field(default=None, repr=False)
 
     @property
     def depth(self) -> int:
@@ -64,6 +70,14 @@ class Setting:
     @property
     def dtype(self) -> torch.dtype:
         return _DTYPES[self.spec.get("dtype", "float64")]
+
+    @cached_property
+    def input_rank(self) -> int:
+        """``rank(X)`` of the inputs as built (flattened per sample): exact for a rational setting, otherwise
+        numpy's numerical rank (singular values above ``max(n, d) eps s_max``)."""
+        if self.exact is not None and self.exact.X is not None:
+            return exact_rank(to_fmpq_mat(np.asarray(self.exact.X, dtype=object).reshape(self.n, -1)))
+        return int(np.linalg.matrix_rank(self.X.double().reshape(self.n, -1).cpu().numpy()))
 
     @cached_property
     def alpha_max(self) -> float | None:
@@ -108,12 +122,14 @@ def _literal(v):
     return repr(v)
 
 
-def _seeded_biases(model: torch.nn.Module, g: torch.Generator) -> None:
-    """PyTorch's default bias init ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, drawn from ``g`` (not the global RNG)."""
+def _seeded_biases(model: torch.nn.Module, g: torch.Generator, *, dyadic_values: bool = False) -> None:
+    """PyTorch's default bias init ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, drawn from ``g`` (not the global RNG);
+    rounded to dyadic rationals for exact settings."""
     with torch.no_grad():
         for layer in (m for m in model.modules() if isinstance(m, torch.nn.Linear)):
             bound = 1 / layer.in_features ** 0.5
-            layer.bias.copy_(torch.rand(layer.out_features, generator=g, dtype=torch.float64) * 2 * bound - bound)
+            b = torch.rand(layer.out_features, generator=g, dtype=torch.float64) * 2 * bound - bound
+            layer.bias.copy_(dyadic(b) if dyadic_values else b)
 
 
 def _labels(n: int, num_classes: int, alpha_max: float | None, g: torch.Generator) -> torch.Tensor:
@@ -143,13 +159,16 @@ def build_setting(
     spatial=None,
     kernel: int | None = None,
     stride: int = 1,
+    inputs: str = "gaussian",
+    exact: bool = False,
 ) -> Setting:
     """Build a setting from its spec (see ``hessverify.strategies`` for what each field means).
 
-    ``sigma_x=None`` leaves the Gaussian inputs raw; otherwise they are whitened (003 App. C).
-    ``at_least_squares_solution`` replaces the weights by the balanced factorisation of the (rank-k
-    truncated) least-squares solution ``Y^T X / (n sigma_x^2)`` (003 eq 12), the minimiser gradient flow
-    reaches from balanced initialisation.
+    ``sigma_x=None`` leaves the inputs raw; otherwise they are whitened (003 App. C). ``inputs`` picks a recipe
+    (:mod:`hessverify.claims.inputs`: ``"gaussian"``, ``"constant_feature"``, ``"duplicated"``,
+    ``"ones_in_span"``, ``"ill_conditioned"``). ``at_least_squares_solution`` replaces the weights by the balanced
+    factorisation of the (rank-k truncated) least-squares solution ``Y^T X / (n sigma_x^2)`` (003 eq 12), the
+    minimiser gradient flow reaches from balanced initialisation.
 
     ``input_rank=r`` (raw inputs only) draws ``X = G1 G2 / sqrt(r)`` with Gaussian ``G1 (n x r)``, ``G2 (r x d0)``,
     so ``rank(X) = min(n, r, d0)``; ``n < d0`` is allowed with raw inputs. ``input_spectrum=c`` (``d0`` positive
@@ -157,6 +176,13 @@ def build_setting(
     input covariance that commutes with ``W_1^T W_1``. ``kind="linear_cnn"``: ``widths`` are channel counts
     ``(C_0, C_1, ..., C_{L-1}, K)``; ``L-1`` convolutions (``kernel``, ``stride``, no bias, no activation) over
     inputs of shape ``(n, C_0, *spatial)`` (1-D or 2-D), then a dense read-out to ``K`` outputs.
+
+    ``exact=True`` (linear models and symmetric matrices) builds every number as a rational: dyadic draws,
+    rational orthogonal matrices for balanced weights and whitened inputs (:mod:`hessverify.exact.construct`),
+    targets computed exactly. ``Setting.exact`` then holds the rationals and the tensors are their float64
+    roundings (equal to them where dyadic); ranks are measured exactly (:mod:`hessverify.exact`). Exactly
+    whitened inputs have the scale ``c / sqrt(n)`` with ``c`` the rational of denominator <= 256 nearest
+    ``sigma_x sqrt(n)``, which ``Setting.sigma_x`` reports.
     """
     check_choice("kind", kind, KINDS)
     if kind != "symmetric_matrix":
@@ -164,63 +190,73 @@ def build_setting(
     check_choice("targets", targets, TARGETS)
     check_choice("loss", loss, LOSSES)
     check_choice("dtype", dtype, tuple(_DTYPES))
+    check_choice("inputs", inputs, INPUTS)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
         raise ValueError(f"seed={seed!r} must be an int in [0, 2**63)")
+    for name, flag in (("bias", bias), ("exact", exact), ("at_least_squares_solution", at_least_squares_solution)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    _check_kind_options(kind, activation, singular_values, exact, at_least_squares_solution, input_spectrum, loss)
     given = dict(kind=kind, widths=tuple(widths), n=n, sigma_x=sigma_x, seed=seed, singular_values=singular_values,
                  weight_scale=weight_scale, activation=activation, bias=bias, targets=targets, loss=loss,
                  alpha_max=alpha_max, at_least_squares_solution=at_least_squares_solution, eigenvalues=eigenvalues,
                  dtype=dtype, input_rank=input_rank, input_spectrum=input_spectrum, spatial=spatial, kernel=kernel,
-                 stride=stride)
+                 stride=stride, inputs=inputs, exact=bool(exact))
     always = ("kind", "widths", "n", "sigma_x", "seed")
     spec = {k: v for k, v in given.items() if k in always or v != _DEFAULTS[k]}
     g = torch.Generator().manual_seed(seed)
     if kind == "symmetric_matrix":
-        lam = np.asarray(eigenvalues if eigenvalues is not None else [], dtype=float)
-        if lam.ndim != 1 or lam.size < 1 or not np.isfinite(lam).all():
-            raise ValueError(f"eigenvalues={eigenvalues!r}: kind='symmetric_matrix' needs a finite 1-D list of "
-                             "eigenvalues")
-        Q, R = torch.linalg.qr(torch.randn(lam.size, lam.size, generator=g, dtype=torch.float64))
-        Q = (Q * torch.sign(torch.diagonal(R))).numpy()
-        A = Q @ np.diag(lam) @ Q.T
-        empty = torch.zeros(0, 1, dtype=torch.float64)
-        return Setting(spec, (lam.size,), [], empty, empty, None, "none", None, None, torch.nn.Identity(),
-                       matrix=(A + A.T) / 2, eigenvalues=np.sort(lam)[::-1])
+        return _symmetric_matrix_setting(spec, eigenvalues, g, exact)
     torch_dtype = _DTYPES[dtype]
-    widths = check_positive_int_sequence("widths", widths, min_len=2)
-    n = widths[0] if n is None else n
+    n = widths[0] if n is None else check_positive_int_sequence("n", [n], min_len=1)[0]
     if kind == "linear_cnn":
-        return _linear_cnn_setting(spec, widths, n, spatial, kernel, stride, weight_scale, targets, g, torch_dtype)
+        return _linear_cnn_setting(spec, widths, n, spatial, kernel, stride, weight_scale, targets, g, torch_dtype,
+                                   exact)
+    r = None
     if input_rank is not None:
         if sigma_x is not None:
             raise ValueError("input_rank needs raw inputs: pass sigma_x=None (whitened inputs have full rank)")
         r = check_positive_int_sequence("input_rank", [input_rank], min_len=1)[0]
-        X = torch.randn(n, r, generator=g, dtype=torch.float64) @ torch.randn(r, widths[0], generator=g,
-                                                                             dtype=torch.float64) / r**0.5
+    X_exact = None
+    if exact and sigma_x is not None:
+        X_exact, sigma_x = exact_whitened_inputs(inputs, n, widths[0], sigma_x, g)
+        X = float_inputs(X_exact)
     else:
-        X = gaussian_inputs(n, widths[0], generator=g)
-    if sigma_x is not None:
-        X = whiten(X, sigma_x)
-    sv = None
-    if kind == "balanced_linear":
-        sv = np.asarray(singular_values if singular_values is not None else np.ones(min(widths)), dtype=float)
-        weights = balanced_weights(widths, torch.as_tensor(sv), generator=g)
-    else:
+        X = raw_inputs(inputs, n, widths[0], r, g, exact=exact)
+        if exact:
+            X_exact, X = X, float_inputs(X)
+        if sigma_x is not None:
+            X = whiten(X, sigma_x)
+    sv, weights, W_exact = None, None, None
+    if kind in ("linear", "mlp"):  # drawn for an mlp with singular_values too (then replaced), as before
         weights = [torch.randn(b, a, generator=g, dtype=torch.float64) * weight_scale / a**0.5
                    for a, b in zip(widths[:-1], widths[1:])]
-        if kind == "mlp" and singular_values is not None:
-            sv = np.asarray(singular_values, dtype=float)
+        if exact:
+            weights = [dyadic(w) for w in weights]
+            W_exact = [rational_array(w) for w in weights]
+    if kind == "balanced_linear" or (kind == "mlp" and singular_values is not None):
+        sv = np.asarray(singular_values if singular_values is not None else np.ones(min(widths)), dtype=float)
+        if exact:
+            W_exact = exact_balanced_weights(widths, sv, g)
+        else:
             weights = balanced_weights(widths, torch.as_tensor(sv), generator=g)
+    if W_exact is not None:
+        weights = [float_inputs(w) for w in W_exact]
     model = linear_network(widths, activation=activation if kind == "mlp" else None, bias=bias, weights=weights)
     if bias:
-        _seeded_biases(model, g)
-    labels = None
+        _seeded_biases(model, g, dyadic_values=exact)
+    labels, Y, Y_exact = None, None, None
     if targets in ("one_hot", "random_labels") or loss == "cross_entropy":
         labels = _labels(n, widths[-1], alpha_max, g)
         Y = one_hot(labels, widths[-1])
+        Y_exact = rational_array(Y) if exact else None
     elif targets == "teacher":
-        Y = X @ (torch.randn(widths[-1], widths[0], generator=g, dtype=torch.float64) / widths[0] ** 0.5).T
-    else:
-        Y = None
+        T = torch.randn(widths[-1], widths[0], generator=g, dtype=torch.float64) / widths[0] ** 0.5
+        if exact:
+            Y_exact = X_exact.dot(rational_array(dyadic(T)).T)
+            Y = float_inputs(Y_exact)
+        else:
+            Y = X @ T.T
     if at_least_squares_solution:
         if sigma_x is None or Y is None:
             raise ValueError("at_least_squares_solution needs whitened inputs (sigma_x) and targets other than zero_loss")
@@ -230,13 +266,101 @@ def build_setting(
         sv = torch.linalg.svdvals(weights[0]).numpy()[: min(widths)]
     if input_spectrum is not None:
         X = _inputs_commuting_with(weights[0], input_spectrum, n, sigma_x, g)
+    exact_data = None
+    if exact:
+        values = exact_parameter_values(model, W_exact)
+        if Y_exact is None:  # zero loss (003 Assumption 1): the model's own outputs, exactly
+            Y_exact = ExactProblem(model, X, values=values, X_exact=X_exact).output.T
+            Y = float_inputs(Y_exact)
+        exact_data = ExactData(values, X_exact, Y_exact)
     if Y is None:  # zero loss (003 Assumption 1): targets are the model's own outputs
         with torch.no_grad():
             Y = model(X)
     model = model.to(torch_dtype)
     X, Y = X.to(torch_dtype), Y.to(torch_dtype)
     return Setting(spec=spec, widths=widths, weights=[w.double().numpy() for w in get_weights(model)], X=X, Y=Y,
-                   labels=labels, loss=loss, sigma_x=sigma_x, singular_values=sv, model=model)
+                   labels=labels, loss=loss, sigma_x=sigma_x, singular_values=sv, model=model, exact=exact_data)
+
+
+def _check_kind_options(kind, activation, singular_values, exact, at_least_squares_solution, input_spectrum,
+                        loss) -> None:
+    """Options that only some kinds take: refused elsewhere instead of silently ignored."""
+    if activation is not None and kind != "mlp":
+        raise ValueError(f"activation={activation!r} needs kind='mlp'; kind={kind!r} builds a linear model")
+    if kind == "mlp" and activation is None:
+        raise ValueError("kind='mlp' needs activation='tanh', 'relu' or 'sigmoid' (kind='linear' for none)")
+    if singular_values is not None and kind not in ("balanced_linear", "mlp"):
+        raise ValueError(f"singular_values is for kind='balanced_linear' (or 'mlp'); kind={kind!r} draws Gaussian "
+                         "weights")
+    if loss == "cross_entropy" and kind in ("linear_cnn", "symmetric_matrix"):
+        raise ValueError(f"loss='cross_entropy' is not available for kind={kind!r}")
+    if exact:
+        if kind == "mlp":
+            raise ValueError("exact=True needs a linear model (kind 'linear', 'balanced_linear', 'linear_cnn') or "
+                             "kind='symmetric_matrix'; an activation has no rational form")
+        if at_least_squares_solution or input_spectrum is not None:
+            raise ValueError("exact=True does not combine with at_least_squares_solution or input_spectrum (both "
+                             "need an SVD, which is not rational)")
+
+
+@dataclass(frozen=True)
+class ExactData:
+    """The rationals a setting was built from (``exact=True``): parameter values by name (flat object arrays of
+    ``fmpq``), inputs, targets, and for ``kind="symmetric_matrix"`` the matrix."""
+
+    values: dict | None
+    X: np.ndarray | None
+    Y: np.ndarray | None
+    matrix: np.ndarray | None = None
+
+
+def exact_balanced_weights(widths, singular_values, g: torch.Generator) -> list[np.ndarray]:
+    """003 Appendix C with rational orthonormal factors (Cayley): ``W_l = U_l S U_{l-1}^T`` exactly balanced."""
+    k = min(widths)
+    if len(singular_values) != k:
+        raise ValueError(f"singular_values has {len(singular_values)} entries but min(widths) = {k}; pass exactly "
+                         f"{k}")
+    if not np.all(np.isfinite(singular_values)) or np.any(np.asarray(singular_values) < 0):
+        raise ValueError("singular_values must be finite and non-negative")
+    S = diagonal(singular_values)
+    V = orthonormal_columns(widths[0], k, g)
+    out = []
+    for d_out in widths[1:]:
+        U = orthonormal_columns(d_out, k, g)
+        out.append(U.dot(S).dot(V.T))
+        V = U
+    return out
+
+
+def exact_parameter_values(model: torch.nn.Module, weights_exact) -> dict:
+    """Parameter name -> flat rationals: the exact weights where given, the (dyadic) floats otherwise."""
+    values = {name: rational_array(p).reshape(-1) for name, p in model.named_parameters()}
+    if weights_exact is not None:
+        names = [name for name, _ in model.named_parameters() if name.endswith("weight")]
+        for name, W in zip(names, weights_exact):
+            values[name] = np.asarray(W, dtype=object).reshape(-1)
+    return values
+
+
+def _symmetric_matrix_setting(spec, eigenvalues, g, exact) -> Setting:
+    """``Q diag(eigenvalues) Q^T``: ``Q`` Haar (QR of a Gaussian), or rational orthogonal (Cayley) when exact."""
+    lam = np.asarray(eigenvalues if eigenvalues is not None else [], dtype=float)
+    if lam.ndim != 1 or lam.size < 1 or not np.isfinite(lam).all():
+        raise ValueError(f"eigenvalues={eigenvalues!r}: kind='symmetric_matrix' needs a finite 1-D list of "
+                         "eigenvalues")
+    exact_data = None
+    if exact:
+        Q = cayley_orthogonal(lam.size, g)
+        A_exact = Q.dot(diagonal(lam)).dot(Q.T)
+        A = float_inputs(A_exact).numpy()
+        exact_data = ExactData(None, None, None, A_exact)
+    else:
+        Q, R = torch.linalg.qr(torch.randn(lam.size, lam.size, generator=g, dtype=torch.float64))
+        Q = (Q * torch.sign(torch.diagonal(R))).numpy()
+        A = Q @ np.diag(lam) @ Q.T
+    empty = torch.zeros(0, 1, dtype=torch.float64)
+    return Setting(spec, (lam.size,), [], empty, empty, None, "none", None, None, torch.nn.Identity(),
+                   matrix=(A + A.T) / 2, eigenvalues=np.sort(lam)[::-1], exact=exact_data)
 
 
 def _inputs_commuting_with(W1: torch.Tensor, spectrum, n: int, sigma_x, g: torch.Generator) -> torch.Tensor:
@@ -254,8 +378,10 @@ def _inputs_commuting_with(W1: torch.Tensor, spectrum, n: int, sigma_x, g: torch
     return n**0.5 * Q @ torch.diag(c.sqrt()) @ V.T
 
 
-def _linear_cnn_setting(spec, channels, n, spatial, kernel, stride, weight_scale, targets, g, dtype) -> Setting:
-    """A linear CNN (see build_setting), its Gaussian inputs, and targets; weights ``N(0, scale^2 / fan_in)``."""
+def _linear_cnn_setting(spec, channels, n, spatial, kernel, stride, weight_scale, targets, g, dtype,
+                        exact: bool = False) -> Setting:
+    """A linear CNN (see build_setting), its Gaussian inputs, and targets; weights ``N(0, scale^2 / fan_in)``
+    (every draw dyadic when ``exact``)."""
     if spatial is None or kernel is None:
         raise ValueError("kind='linear_cnn' needs spatial=(D,) or (H, W) and kernel=")
     spatial = tuple(check_positive_int_sequence("spatial", spatial, min_len=1))
@@ -276,19 +402,30 @@ def _linear_cnn_setting(spec, channels, n, spatial, kernel, stride, weight_scale
     with torch.no_grad():
         for p in model.parameters():
             fan_in = p[0].numel()
-            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * weight_scale / fan_in**0.5)
+            w = torch.randn(p.shape, generator=g, dtype=torch.float64) * weight_scale / fan_in**0.5
+            p.copy_(dyadic(w) if exact else w)
     X = torch.randn(n, channels[0], *spatial, generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        out = model(X)
-    if targets == "zero_loss":
-        Y = out
-    elif targets == "teacher":
-        Y = out + torch.randn(out.shape, generator=g, dtype=torch.float64)
-    else:
+    if exact:
+        X = dyadic(X)
+    if targets not in ("zero_loss", "teacher"):
         raise ValueError(f"targets={targets!r} is not supported for kind='linear_cnn'; use 'zero_loss' or 'teacher'")
+    exact_data = None
+    if exact:
+        values = exact_parameter_values(model, None)
+        out_exact = ExactProblem(model, X, values=values).output.T
+        Y_exact = out_exact
+        if targets == "teacher":
+            Y_exact = out_exact + rational_array(dyadic(torch.randn(out_exact.shape, generator=g,
+                                                                     dtype=torch.float64)))
+        Y = float_inputs(Y_exact)
+        exact_data = ExactData(values, rational_array(X), Y_exact)
+    else:
+        with torch.no_grad():
+            out = model(X)
+        Y = out if targets == "zero_loss" else out + torch.randn(out.shape, generator=g, dtype=torch.float64)
     model = model.to(dtype)
     return Setting(spec=spec, widths=tuple(channels), weights=[], X=X.to(dtype), Y=Y.to(dtype), labels=None,
-                   loss="mse", sigma_x=None, singular_values=None, model=model)
+                   loss="mse", sigma_x=None, singular_values=None, model=model, exact=exact_data)
 
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(build_setting).parameters.items()}
