@@ -17,6 +17,12 @@ hessverify measures the quantity with a certified estimator and judges the predi
 exception), then ``refuted`` (shrunk to a minimal, pasteable ``build_setting(...)``), then ``inconclusive``
 (an example the certificate could not resolve), else ``holds``. ``expect="refuted"`` (or ``"inconclusive"``)
 keeps a claim known to come out that way: its test passes while it does and fails otherwise.
+
+A literature claim carries the sentence it encodes (``quote=``) and how it is read (``reading=``: one of
+``READINGS``, e.g. ``"trend"`` for "grows linearly"); it is refuted only on a reading its source makes. The
+prediction's own rounding is estimated on every example (:mod:`hessverify.claims.rounding`) unless the claim
+declares ``prediction_error=``. ``resolution=`` declares a coarser relative resolution than ``1e-3`` (with a
+reason in ``assumptions``); the table shows it. ``textbook=True`` marks a sanity check that runs no project code.
 """
 from __future__ import annotations
 
@@ -25,14 +31,21 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 from hypothesis import assume, given
+from hypothesis import example as hypothesis_example
 
 from hessverify.claims.assumptions import split_assumptions
 from hessverify.claims.profiles import conjecture_settings
 from hessverify.claims.quantities import OPERATORS, QUANTITIES, measure
+from hessverify.claims.rounding import prediction_rounding
 from hessverify.claims.verdict import RELATIONS, compare
 
 EXPECT = ("holds", "refuted", "inconclusive")
+#: how a literature claim is read: "exact" (for every admissible input), "trend" (over a stated range),
+#: "asymptotic", "upper bound"/"lower bound", "estimate" (within a stated tolerance), "statistical" (a mean or
+#: rate, with a confidence sequence), "identity" (an algebraic equality)
+READINGS = ("exact", "trend", "asymptotic", "upper bound", "lower bound", "estimate", "statistical", "identity")
 
 
 class ConjectureFailed(AssertionError):
@@ -90,6 +103,15 @@ class ClaimRecord:
     nodeid: str | None = None
     #: machine epsilon of the settings' dtypes; the comparison tolerance scales with it (float32: 1.2e-07)
     eps: float | None = None
+    #: the sentence of the source the claim encodes, and how it is read (``READINGS``)
+    quote: str = ""
+    reading: str = ""
+    #: the relative resolution a "holds" is decided at (``1e-3`` unless the claim declares a coarser one)
+    resolution: float | None = None
+    #: a sanity check that exercises no project code (shown as such in the table)
+    textbook: bool = False
+    #: judged on sampled measurements (confidence sequences) at this level
+    level: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -98,11 +120,29 @@ class ClaimRecord:
         fresh = ClaimRecord(self.name, self.source, self.assumptions, self.quantity, self.operator, self.relation,
                             self.expect, list(self.checked_assumptions))
         fresh.nodeid, fresh.reproduce = self.nodeid, self.reproduce
+        fresh.quote, fresh.reading, fresh.textbook = self.quote, self.reading, self.textbook
         self.__dict__.update(fresh.__dict__)
 
 
 #: every claim defined in this process, by name
 REGISTRY: dict[str, ClaimRecord] = {}
+
+
+def _check_literature(quote, reading, resolution, prediction_error, textbook) -> None:
+    if not isinstance(quote, str) or not isinstance(reading, str):
+        raise TypeError("quote= and reading= must be strings (the source's sentence, and one of READINGS)")
+    if reading and reading.split(" (")[0].split(":")[0].strip() not in READINGS:
+        raise ValueError(f"reading={reading!r} must start with one of {READINGS} (details may follow in "
+                         "parentheses or after a colon)")
+    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, (int, float))
+                                   or not 0 < float(resolution) < 1):
+        raise ValueError(f"resolution={resolution!r} must be a relative resolution in (0, 1), e.g. 0.01")
+    if not (prediction_error in (None, "auto") or callable(prediction_error)
+            or (isinstance(prediction_error, (int, float)) and not isinstance(prediction_error, bool)
+                and prediction_error >= 0)):
+        raise ValueError("prediction_error must be 'auto', None, a relative bound >= 0 or a callable(setting)")
+    if not isinstance(textbook, bool):
+        raise TypeError(f"textbook must be True or False, got {textbook!r}")
 
 
 def _check_options(quantity, operator, relation, expect, k) -> None:
@@ -133,6 +173,12 @@ def conjecture(
     examples: int | None = None,
     name: str | None = None,
     sort: bool | None = None,
+    quote: str = "",
+    reading: str = "",
+    resolution: float | None = None,
+    prediction_error="auto",
+    textbook: bool = False,
+    also=(),
 ):
     """Turn ``fn(setting) -> prediction`` into a property test of ``quantity`` of ``operator``.
 
@@ -140,9 +186,12 @@ def conjecture(
     bound) or ``"ge"``. ``assumptions``: :class:`~hessverify.claims.assumptions.Assumption` predicates that
     run on every example (violators are set aside and counted) and/or strings recorded as prose conditions.
     ``sort`` sorts a 1-D prediction descending before comparing (default: for spectra). ``examples``
-    overrides the hypothesis profile's ``max_examples``.
+    overrides the hypothesis profile's ``max_examples``. ``quote``/``reading``/``resolution``/
+    ``prediction_error``/``textbook``: see the module docstring. ``also``: settings checked on every run before
+    the drawn ones (a known counterexample stays part of the record; hypothesis ``@example``).
     """
     _check_options(quantity, operator, relation, expect, k)
+    _check_literature(quote, reading, resolution, prediction_error, textbook)
     checks, prose = split_assumptions(assumptions)
     do_sort = (quantity in ("spectrum", "top_k")) if sort is None else sort
 
@@ -152,6 +201,7 @@ def conjecture(
         record = ClaimRecord(claim_name, source, described,
                              quantity if isinstance(quantity, str) else getattr(quantity, "__name__", "callable"),
                              operator, relation, expect, [a.name for a in checks])
+        record.quote, record.reading, record.textbook = quote, reading, textbook
         REGISTRY[claim_name] = record
         state = {"failed": False}
 
@@ -164,13 +214,19 @@ def conjecture(
                         record.outside_by[v] = record.outside_by.get(v, 0) + 1
                 assume(False)
             prediction = fn(s)
-            measurement = measure(s, quantity, operator, k, prediction=prediction)
-            verdict = compare(prediction, measurement, relation, sort=do_sort)
+            measurement = measure(s, quantity, operator, k, prediction=prediction, rel_resolution=resolution)
+            verdict = compare(prediction, measurement, relation, sort=do_sort,
+                              prediction_error=_rounding_of(fn, s, prediction, measurement),
+                              rel_resolution=resolution)
             if state["failed"]:
                 record.shrink_steps += 1
             else:
                 record.examples += 1
             record.eps = max(record.eps or 0.0, measurement.eps)
+            if measurement.sampled:
+                record.level = measurement.level
+            if verdict.status != "error" and not measurement.count:
+                record.resolution = max(record.resolution or 0.0, verdict.rel_resolution)
             if verdict.status in ("refuted", "error"):
                 state["failed"] = True
                 record.counterexample = s.reproduce()
@@ -188,10 +244,25 @@ def conjecture(
             elif verdict.status == "holds":
                 record.worst_passing_error = max(record.worst_passing_error, verdict.max_rel_error)
 
+        def _rounding_of(fn_, s, prediction, measurement):
+            if measurement.count or prediction_error is None:
+                return None
+            if prediction_error == "auto":
+                try:
+                    return prediction_rounding(fn_, s, prediction, sort=do_sort)
+                except (TypeError, ValueError):
+                    return None
+            if callable(prediction_error):
+                return prediction_error(s)
+            return float(prediction_error) * abs(np.asarray(prediction, dtype=float))
+
         check.__name__ = claim_name
 
         def outcome() -> str:
-            property_test = conjecture_settings(examples)(given(setting)(check))
+            test = given(setting)(check)
+            for known in reversed(tuple(also)):
+                test = hypothesis_example(known)(test)
+            property_test = conjecture_settings(examples)(test)
             try:
                 property_test()
             except ConjectureFailed:

@@ -27,6 +27,8 @@ from hessverify.exact.construct import dyadic, orthonormal_columns, to_float
 from hessverify.exact.linear_models import rational_array
 
 INPUTS = ("gaussian", "constant_feature", "duplicated", "ones_in_span", "ill_conditioned")
+#: significant bits of the scale of exactly whitened inputs
+SCALE_BITS = 10
 #: ``"ill_conditioned"`` spreads the feature scales over this many binary orders of magnitude (2^27 ~ 1.3e8)
 ILL_CONDITIONED_BITS = 27
 
@@ -67,9 +69,9 @@ def raw_inputs(recipe: str, n: int, d0: int, input_rank: int | None, g: torch.Ge
 def exact_whitened_inputs(recipe: str, n: int, d0: int, sigma_x: float, g: torch.Generator):
     """Rational inputs with ``X^T X / n = sigma^2 I`` exactly and the float ``sigma`` they have.
 
-    ``X = c Q`` with ``Q`` rational orthonormal columns (Cayley) and ``c`` the rational with denominator at most
-    256 nearest ``sigma_x sqrt(n)``, so ``sigma = c / sqrt(n)`` is within 0.2% of ``sigma_x`` (exact whitening
-    to a given irrational scale has no rational solution in general). ``"duplicated"`` stacks ``Q`` twice
+    ``X = c Q`` with ``Q`` rational orthonormal columns (Cayley) and ``c`` the dyadic rational with 10 significant
+    bits nearest ``sigma_x sqrt(n)``, so ``sigma = c / sqrt(n)`` is within 0.1% of ``sigma_x`` (exact whitening to a
+    given irrational scale has no rational solution in general). ``"duplicated"`` stacks ``Q`` twice
     (even ``n``); other recipes have no exact whitened form.
     """
     if recipe not in ("gaussian", "duplicated"):
@@ -83,9 +85,11 @@ def exact_whitened_inputs(recipe: str, n: int, d0: int, sigma_x: float, g: torch
     if rows < d0:
         raise ValueError(f"exact whitened inputs need at least d0={d0} distinct samples, got {rows}")
     Q = orthonormal_columns(rows, d0, g)
-    c = Fraction(sigma_x * math.sqrt(n)).limit_denominator(256)
-    if c <= 0:
-        raise ValueError(f"sigma_x={sigma_x} is too small for an exact whitened scale; use sigma_x >= 1/256")
+    target = float(sigma_x) * math.sqrt(n)
+    if not math.isfinite(target) or target <= 0:
+        raise ValueError(f"sigma_x={sigma_x} must be finite and > 0")
+    bits = SCALE_BITS - math.floor(math.log2(target))
+    c = Fraction(round(target * 2.0**bits)) / Fraction(2) ** bits if bits >= 0 else Fraction(round(target * 2.0**bits)) * 2 ** (-bits)
     X = Q[np.arange(n) % rows] * flint.fmpq(c.numerator, c.denominator)
     return X, float(c) / math.sqrt(n)
 

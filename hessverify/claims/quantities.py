@@ -6,8 +6,8 @@ that resolves it best:
 - spectra, extreme eigenvalues: dense ``eigh`` up to ``EXACT_MAX`` (for an MSE GGN the NTK side when it is
   smaller, 003 eq 3-5), Lanczos Ritz residuals above;
 - trace: the dense spectrum, else ``sum_i e_i^T A e_i`` from ``d`` products up to ``EXACT_TRACE_MAX``
-  (rounding only), else Hutchinson sampled in rounds until its 99.9% interval resolves the prediction or
-  ``HUTCHINSON_BUDGET`` products are spent;
+  (rounding only), else Hutchinson sampled in rounds, judged by an anytime-valid confidence sequence
+  (:mod:`hessverify.claims.sequential`) until it decides or ``HUTCHINSON_BUDGET`` products are spent;
 - rank: exactly, in rational arithmetic, when the setting is rational (``build_setting(exact=True)``: linear
   networks and CNNs under MSE, symmetric matrices; :mod:`hessverify.exact`). Otherwise an *interval* of counts
   from floating point: eigenvalues above ``certificate + rounding`` are non-zero for certain, structural zeros
@@ -22,8 +22,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from hessverify.claims.sequential import sequential_mean
 from hessverify.claims.verdict import RESOLUTION, Measurement, rounding
-from hessverify.estimators import exact, hutchinson, lanczos
+from hessverify.estimators import exact, lanczos
 from hessverify.exact import ExactProblem, exact_rank
 from hessverify.exact.construct import to_fmpq_mat
 from hessverify.operators import ggn, hessian, ntk
@@ -36,8 +37,6 @@ EXACT_MAX = 1500
 EXACT_TRACE_MAX = 20_000
 #: the most products adaptive Hutchinson spends before it leaves a trace claim inconclusive
 HUTCHINSON_BUDGET = 8192
-#: two-sided level of the Hutchinson interval a trace verdict rests on
-HUTCHINSON_LEVEL = 0.999
 
 
 def build_operator(setting, operator: str):
@@ -157,24 +156,36 @@ def _trace_from_unit_vectors(op, chunk: int = 256) -> tuple[float, int]:
     return total, d
 
 
-def _adaptive_hutchinson(op, prediction, eps: float) -> Measurement:
-    """Hutchinson in doubling rounds until the interval excludes the prediction or is narrow enough for a
-    verdict (``RESOLUTION`` of the estimate), or ``HUTCHINSON_BUDGET`` products are spent."""
-    m = 256
-    while True:
-        t = hutchinson(op, m, seed=0)
-        lo, hi = t.ci(HUTCHINSON_LEVEL)
-        half = (hi - lo) / 2
-        resolved = half <= RESOLUTION * abs(t.value)
-        if prediction is not None:
-            p = np.asarray(prediction, dtype=float)
-            resolved |= bool(p.size == 1 and np.isfinite(p).all() and abs(float(p) - t.value) > half)
-        if resolved or 2 * m > HUTCHINSON_BUDGET:
-            note = (f"Hutchinson, {t.num_samples} probes, {HUTCHINSON_LEVEL:.1%} interval +-{half:.3g}; a "
-                    "refutation holds at that confidence")
-            return Measurement(np.asarray(t.value), np.asarray(half), "hutchinson", op.shape[0], eps, t.num_matvecs,
-                               note=note)
-        m *= 2
+def hutchinson_samples(op, seed: int = 0, chunk: int = 64) -> Callable[[int], np.ndarray]:
+    """``draw(m)``: ``m`` fresh Rademacher probe values ``z^T A z`` of ``op`` (mean ``tr A``, Hutchinson 1989),
+    from one seeded stream, ``chunk`` products at a time."""
+    d = op.shape[0]
+    dtype = getattr(op, "dtype", torch.float64)
+    device = getattr(op, "device", "cpu")
+    g = torch.Generator(device="cpu").manual_seed(seed)
+
+    def draw(m: int) -> np.ndarray:
+        out = []
+        for start in range(0, m, chunk):
+            k = min(chunk, m - start)
+            Z = (torch.randint(0, 2, (d, k), generator=g) * 2 - 1).to(dtype=dtype, device=device)
+            out.append((Z * op.matmat(Z)).sum(0).double().cpu().numpy())
+        return np.concatenate(out)
+
+    return draw
+
+
+def sequential_trace(op, prediction, eps: float, *, rel_resolution: float | None = None,
+                     budget: int = HUTCHINSON_BUDGET, seed: int = 0) -> Measurement:
+    """Hutchinson judged by an anytime-valid confidence sequence (:mod:`hessverify.claims.sequential`): rounds of
+    probes until the sequence excludes ``prediction``, lies within its resolution, or ``budget`` probes are
+    spent."""
+    p = np.asarray(prediction, dtype=float) if prediction is not None else None
+    target = float(p) if p is not None and p.size == 1 and np.isfinite(p).all() else None
+    scale = abs(target) if target is not None else None
+    res = (rel_resolution if rel_resolution is not None else RESOLUTION) * scale if scale is not None else None
+    return sequential_mean(hutchinson_samples(op, seed), prediction=target, resolution=res, budget=budget,
+                           method="hutchinson", size=op.shape[0], eps=eps)
 
 
 def _top(op, quantity: str, k: int | None, eps: float) -> Measurement:
@@ -187,14 +198,17 @@ def _top(op, quantity: str, k: int | None, eps: float) -> Measurement:
 
 
 def measure(setting, quantity: str | Callable, operator: str = "ggn", k: int | None = None, *,
-            prediction=None) -> Measurement:
+            prediction=None, rel_resolution: float | None = None) -> Measurement:
     """Measure ``quantity`` of ``operator`` on ``setting`` with a certified estimator.
 
-    ``prediction`` (optional) lets a sampled estimate stop once it has resolved that value.
+    ``prediction`` (optional) lets a sampled estimate stop once it has resolved that value, at ``rel_resolution``
+    (relative, default ``RESOLUTION``). A callable quantity with ``sampled = True`` is called as
+    ``quantity(setting, prediction=..., rel_resolution=...)``.
     """
     eps = float(torch.finfo(setting.dtype).eps) if operator != "matrix" else float(np.finfo(float).eps)
     if callable(quantity):
-        out = quantity(setting)
+        out = (quantity(setting, prediction=prediction, rel_resolution=rel_resolution)
+               if getattr(quantity, "sampled", False) else quantity(setting))
         if isinstance(out, Measurement):
             return out
         value = np.asarray(out)
@@ -214,7 +228,7 @@ def measure(setting, quantity: str | Callable, operator: str = "ggn", k: int | N
         if d <= EXACT_TRACE_MAX:
             total, mv = _trace_from_unit_vectors(op)
             return Measurement(np.asarray(total), np.asarray(0.0), "sum of e_i^T A e_i", d, eps, mv)
-        return _adaptive_hutchinson(op, prediction, eps)
+        return sequential_trace(op, prediction, eps, rel_resolution=rel_resolution)
     if quantity == "rank":
         exact_measurement = exact_rank_of(setting, operator)
         if exact_measurement is not None:

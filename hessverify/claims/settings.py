@@ -181,8 +181,8 @@ def build_setting(
     rational orthogonal matrices for balanced weights and whitened inputs (:mod:`hessverify.exact.construct`),
     targets computed exactly. ``Setting.exact`` then holds the rationals and the tensors are their float64
     roundings (equal to them where dyadic); ranks are measured exactly (:mod:`hessverify.exact`). Exactly
-    whitened inputs have the scale ``c / sqrt(n)`` with ``c`` the rational of denominator <= 256 nearest
-    ``sigma_x sqrt(n)``, which ``Setting.sigma_x`` reports.
+    whitened inputs have the scale ``c / sqrt(n)`` with ``c`` the 10-bit dyadic rational nearest
+    ``sigma_x sqrt(n)``, which ``Setting.sigma_x`` reports (within 0.1% of the spec's).
     """
     check_choice("kind", kind, KINDS)
     if kind != "symmetric_matrix":

@@ -14,6 +14,17 @@ certificate); building the operator in floating point adds ``rounding(d, scale, 
   allowance (``m + tol <= prediction`` for ``le``) holds whatever the allowance.
 - **inconclusive**: not refuted, but the allowance is wider than the resolution: the certificate would have
   to shrink by ``tol / resolution`` before the numbers could say "holds" (``Verdict.shrink_needed``).
+
+The allowance also carries the prediction's own rounding (``prediction_error``, absolute): a closed form
+evaluated in floating point is itself off by its condition times ``eps`` (``(a^L - b^L) / (a - b)`` near
+``a = b`` loses ``eps / |a - b|``), and that must not count against the claim (:mod:`hessverify.claims.rounding`
+estimates it).
+
+A **sampled** measurement (``Measurement.sampled``: a Monte-Carlo mean with an anytime-valid confidence
+sequence, :mod:`hessverify.claims.sequential`) is judged on its interval ``[m - e, m + e]``: refuted when the
+interval excludes the prediction, holds only when the whole interval lies within the resolution of the
+prediction (``|diff| + e <= resolution``), inconclusive otherwise. Its verdict message states that resolution
+("holds to +-1e-3 relative at level 0.999").
 """
 from __future__ import annotations
 
@@ -57,6 +68,10 @@ class Measurement:
     resolution: float | None = None
     #: why the certificate is as wide as it is (e.g. "4 eigenvalues inside the rounding band"), for messages
     note: str = ""
+    #: a Monte-Carlo estimate whose ``error`` is the half-width of a confidence sequence (module docstring)
+    sampled: bool = False
+    #: the confidence level of a sampled measurement's interval, valid over all its looks
+    level: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,8 @@ class Verdict:
     shrink_needed: float | None = None
     #: the largest allowance relative to the quantity's scale (what ``max_rel_error`` is compared with)
     rel_tolerance: float = float("nan")
+    #: the resolution the verdict was decided at, relative to the scale (absolute for counts)
+    rel_resolution: float = float("nan")
 
     @property
     def ok(self) -> bool:
@@ -96,15 +113,45 @@ def _finite_or_message(name: str, a: np.ndarray) -> str | None:
     return None
 
 
-def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort: bool = False) -> Verdict:
+def distinct(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` printed with as many significant digits as it takes to see them differ (10 to 17)."""
+    for digits in range(10, 18):
+        sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if sa != sb:
+            return sa, sb
+    return f"{a!r}", f"{b!r}"
+
+
+def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort: bool = False,
+            prediction_error=None, rel_resolution: float | None = None) -> Verdict:
     """Judge ``prediction`` against ``measurement`` by ``relation`` (``eq``, ``le``: measurement <= prediction,
-    ``ge``); see the module docstring for the four outcomes."""
+    ``ge``); see the module docstring for the four outcomes.
+
+    Parameters
+    ----------
+    prediction : array_like
+        The claimed value(s).
+    measurement : Measurement
+        The certified measurement.
+    relation : {"eq", "le", "ge"}
+        ``le``: the measurement is at most the prediction (an upper bound); ``ge``: at least.
+    sort : bool
+        Sort a 1-D prediction descending first (spectra).
+    prediction_error : array_like, optional
+        Absolute bound on the prediction's own rounding error, added to the allowance.
+    rel_resolution : float, optional
+        A coarser resolution the claim declares (relative to the scale), instead of ``RESOLUTION``.
+    """
     if relation not in RELATIONS:
         raise ValueError(f"relation={relation!r} is not supported; use one of {RELATIONS}")
+    if not isinstance(measurement, Measurement):
+        raise TypeError(f"measurement must be a hessverify.claims.Measurement, got {type(measurement).__name__}")
     try:
         pred = np.asarray(prediction, dtype=float)
     except (TypeError, ValueError):
         return _error(f"the prediction {prediction!r} is not a number or an array of numbers")
+    if pred.size == 0 or np.asarray(measurement.value).size == 0:
+        return _error("the prediction or the measurement is empty: there is nothing to judge")
     meas = np.asarray(measurement.value)
     err = np.asarray(measurement.error)
     for name, a in (("prediction", pred), ("measurement", meas), ("measurement's error bound", err)):
@@ -131,13 +178,24 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
     else:
         tol = tol + rounding(measurement.size, scale, measurement.eps)
         resolution = RESOLUTION * scale
+        if prediction_error is not None:
+            pe = np.asarray(prediction_error, dtype=float)
+            if pe.size and not np.all(np.isfinite(pe)):
+                return _error("the prediction's own rounding error is NaN or Inf: it cannot be bounded")
+            tol = tol + np.broadcast_to(np.abs(pe), meas.shape)
     if measurement.resolution is not None:
         resolution = float(measurement.resolution)
+    if rel_resolution is not None:
+        resolution = float(rel_resolution) * (scale if not measurement.count else 1.0)
     diff = meas - pred
     refuted = {"eq": np.abs(diff) > tol, "le": diff > tol, "ge": -diff > tol}[relation]
     # a bound that holds by more than the allowance holds whatever the allowance is
     slack = {"eq": np.zeros(meas.shape, bool), "le": diff + tol <= 0, "ge": diff - tol >= 0}[relation]
-    unresolved = ~refuted & ~slack & (tol > resolution)
+    if measurement.sampled:  # the whole interval must lie within the resolution of the prediction
+        outside = {"eq": np.abs(diff) + tol, "le": diff + tol, "ge": tol - diff}[relation]
+        unresolved = ~refuted & ~slack & (outside > resolution)
+    else:
+        unresolved = ~refuted & ~slack & (tol > resolution)
     gap = {"eq": np.abs(diff), "le": np.maximum(diff, 0.0), "ge": np.maximum(-diff, 0.0)}[relation]
     abs_err = float(gap.max(initial=0.0))
     rel_err = abs_err / scale if scale > 0 else abs_err
@@ -146,6 +204,9 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
 
     tol_max = float(tol.max(initial=0.0))
     rel_tol = tol_max / scale if scale > 0 and not measurement.count else tol_max
+    rel_res = resolution / scale if scale > 0 and not measurement.count else resolution
+    sampled = (f"; sampled: {measurement.method} at level {measurement.level}, interval +-{tol_max:.3g}, "
+               f"resolution +-{rel_res:.2g} relative" if measurement.sampled else "")
 
     def at(mask):
         flat = int(np.argmax(np.where(mask, np.abs(diff) - tol, -np.inf).ravel()))
@@ -153,14 +214,19 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
 
     if refuted.any():
         where, i = at(refuted)
-        msg = (f"measured {meas[i]:.10g} ({measurement.method}) {sym} predicted {pred[i]:.10g} fails at index "
-               f"{tuple(int(x) for x in i)}: difference {float(diff[i]):.3g} exceeds tolerance {float(tol[i]):.3g}{note}")
-        return Verdict("refuted", abs_err, rel_err, tol_max, where, msg, rel_tolerance=rel_tol)
+        m_txt, p_txt = distinct(float(meas[i]), float(pred[i]))
+        msg = (f"measured {m_txt} ({measurement.method}) {sym} predicted {p_txt} fails at index "
+               f"{tuple(int(x) for x in i)}: difference {float(diff[i]):.3g} exceeds tolerance {float(tol[i]):.3g}"
+               f"{note}{sampled}")
+        return Verdict("refuted", abs_err, rel_err, tol_max, where, msg, rel_tolerance=rel_tol, rel_resolution=rel_res)
     if unresolved.any():
         where, i = at(unresolved)
         shrink = float(np.max(tol[unresolved]) / resolution) if resolution > 0 else float("inf")
-        msg = (f"measured {meas[i]:.10g} ({measurement.method}) {sym} predicted {pred[i]:.10g} at index "
+        m_txt, p_txt = distinct(float(meas[i]), float(pred[i]))
+        msg = (f"measured {m_txt} ({measurement.method}) {sym} predicted {p_txt} at index "
                f"{tuple(int(x) for x in i)} within tolerance {float(tol[i]):.3g}, but that tolerance is wider than the "
-               f"resolution {resolution:.3g}: the certificate would have to shrink {shrink:.3g}x to decide{note}")
-        return Verdict("inconclusive", abs_err, rel_err, tol_max, where, msg, shrink, rel_tol)
-    return Verdict("holds", abs_err, rel_err, tol_max, None, "ok", rel_tolerance=rel_tol)
+               f"resolution {resolution:.3g}: the certificate would have to shrink {shrink:.3g}x to decide{note}"
+               f"{sampled}")
+        return Verdict("inconclusive", abs_err, rel_err, tol_max, where, msg, shrink, rel_tol, rel_res)
+    msg = f"holds to +-{rel_res:.2g} relative at level {measurement.level}" if measurement.sampled else "ok"
+    return Verdict("holds", abs_err, rel_err, tol_max, None, msg, rel_tolerance=rel_tol, rel_resolution=rel_res)

@@ -7,28 +7,28 @@ is a Toeplitz matrix, so a linear CNN is a deep linear network with structured w
 formula bounds its outer-product rank), tightened by counting the convolution and read-out columns apart.
 Whether that bound is tight is a claim of its own.
 
-The paper's headline claim (abstract, §1, Fig. 1) is checked as printed: the Hessian rank grows linearly in
-the hidden channels ``C`` while the parameters grow as ``C^2``. Read over finite ``C`` (zero second difference
-of the rank over ``C, C+1, C+2``) it is refuted, also once the Hessian is rank-deficient: the rank equals the
-parameter count up to some ``C`` and switches to linear growth after, and the switch itself is not affine.
-An asymptotic statement is not something a finite property test can refute; the counterexamples show where
-the finite reading fails.
+The paper's headline (abstract, §1, Fig. 1) is a *trend*: the Hessian rank grows linearly in the hidden
+channels ``C`` while the parameters grow as ``C^2`` (so the rank grows as the square root of the parameter
+count), and its theorems are upper bounds. It is checked as the trend it states: exactly affine in ``C`` once
+past the kinks of the rank (where the min() terms of the rank formulas saturate). An earlier version of this
+file read "linear" as "affine for every C >= 1" and refuted it at ``C = 1`` with spatial size 1 and kernel 1 (a
+dense network): a reading the paper does not make, withdrawn.
 """
 import numpy as np
 from hypothesis import strategies as hst
 
 from hessverify import conjecture
 from hessverify.claims import Measurement, build_setting, measure, strategies as st
-from hessverify.claims.assumptions import Assumption, linear_model, mse_loss
+from hessverify.claims.assumptions import linear_model, mse_loss
+from hessverify.claims.profiles import active_profile
 from theory.hessian_rank import linear_cnn_outer_product_rank_bound
 
 ASSUMES = [linear_model(), mse_loss(), "'valid' convolutions without bias, then a dense read-out; Gaussian weights"]
 
 
 def bound(s) -> int:
-    r = int(np.linalg.matrix_rank(s.X.reshape(s.n, -1).double().numpy()))
     return linear_cnn_outer_product_rank_bound(s.widths, s.spec["spatial"], s.spec["kernel"],
-                                               s.spec.get("stride", 1), s.n, r)
+                                               s.spec.get("stride", 1), s.n, s.input_rank)
 
 
 @conjecture(setting=st.linear_cnns(), quantity="rank", operator="ggn", relation="le",
@@ -40,7 +40,8 @@ def linear_cnn_outer_product_rank_bound_holds(s):
 
 
 @conjecture(setting=st.linear_cnns(), quantity="rank", operator="ggn", expect="refuted",
-            source="derived here: is the Toeplitz bound tight? (2305.09088 calls its own bounds tight)",
+            source="derived here: is our Toeplitz bound tight? (ours, not the paper's: its theorems could not be "
+                   "read here)",
             assumptions=ASSUMES)
 def linear_cnn_outer_product_rank_bound_is_tight(s):
     """The bound above is attained. (It is not: it counts neither the rescaling symmetries between layers nor
@@ -48,16 +49,35 @@ def linear_cnn_outer_product_rank_bound_is_tight(s):
     return bound(s)
 
 
-# ---- 2305.09088 abstract and §1 (Fig. 1): the Hessian rank grows linearly in the hidden channels -----------------
+# ---- 2305.09088 abstract and §1 (Fig. 1): the Hessian rank grows linearly in the hidden channels --------------
+#: the sentence of 2305.09088 (§1, about its Fig. 1) the trend claim encodes
+LINEAR_TREND = ("As the number of channels in the hidden layers increases, the number of parameters grows, as "
+                "expected, quadratically. But, the rank of the loss Hessian at initialization, measured as precisely "
+                "as it gets, grows at a much calmer, linear rate.")
+#: the abstract's headline, which follows from the trend (rank affine in C, parameters quadratic in C)
+SQRT_HEADLINE = ("Overall, our work generalizes and establishes the key insight that, even in CNNs, the Hessian rank "
+                 "grows as the square root of the number of parameters.")
+
+
+def window_start(s) -> int:
+    """The first channel count of the window the trend is checked on: ``2 + n K``, past the kinks of the rank
+    (where the min() terms of the rank formulas saturate; in a scan of 14 small configurations, C = 1..8, the
+    last kink was at C = 6 <= 2 + n K every time). A window of our choosing: 2305.09088 states a trend, not where
+    it starts."""
+    return 2 + s.n * s.dL
+
+
 @hst.composite
 def channel_sweeps(draw):
     """Two hidden 1-D convolutions of ``C`` channels each (so the parameters grow as ``C^2``), a dense read-out,
-    teacher targets (a non-zero residual: the loss Hessian at initialisation, as in Fig. 1)."""
-    C, k = draw(hst.integers(1, 4)), draw(hst.integers(1, 3))
-    side = 2 * k - 1 + draw(hst.integers(0, 4))
-    return build_setting(kind="linear_cnn", widths=(draw(hst.integers(1, 2)), C, C, draw(hst.integers(1, 3))),
-                         n=draw(hst.integers(2, 8)), sigma_x=None, seed=draw(hst.integers(0, 2**16)), spatial=(side,),
-                         kernel=k, targets="teacher")
+    teacher targets (a non-zero residual: the loss Hessian at initialisation, as in Fig. 1); rational, so ranks
+    are exact. ``C`` is the start of the window (``window_start``)."""
+    k = draw(hst.integers(1, 2))
+    side = 2 * k - 1 + draw(hst.integers(0, 2))
+    n, K = draw(hst.integers(1, 3)), draw(hst.integers(1, 2))
+    C = 2 + n * K
+    return build_setting(kind="linear_cnn", widths=(draw(hst.integers(1, 2)), C, C, K), n=n, sigma_x=None,
+                         seed=draw(hst.integers(0, 2**16)), spatial=(side,), kernel=k, targets="teacher", exact=True)
 
 
 def _with_channels(s, C):
@@ -66,33 +86,23 @@ def _with_channels(s, C):
 
 
 def second_difference_of_rank(s) -> Measurement:
-    """``rank H(C+2) - 2 rank H(C+1) + rank H(C)``: zero iff the rank is affine in ``C`` over the three."""
+    """``rank H(C+2) - 2 rank H(C+1) + rank H(C)``, exact: zero iff the rank is affine in ``C`` over the three."""
     ms = [measure(_with_channels(s, s.widths[1] + j), "rank", "hessian") for j in range(3)]
     value = float(ms[2].value) - 2 * float(ms[1].value) + float(ms[0].value)
-    error = float(ms[2].error) + 2 * float(ms[1].error) + float(ms[0].error)
-    return Measurement(np.asarray(value), np.asarray(error), "rank intervals at C, C+1, C+2", ms[2].size,
-                       ms[2].eps, count=True, note="ranks " + ", ".join(f"{float(m.value):g}" for m in ms))
+    return Measurement(np.asarray(value), np.asarray(0.0), "exact ranks at C, C+1, C+2", ms[2].size, 0.0, count=True,
+                       note="ranks " + ", ".join(f"{float(m.value):g}" for m in ms))
 
 
-def rank_deficient(s) -> bool:
-    return float(measure(s, "rank", "hessian").value) < s.num_params
+CHANNELS = [linear_model(), mse_loss(), "two hidden 1-D convolutions of C channels each, then a dense read-out; "
+            "C from 2 + n K (past the kinks) to C + 2"]
 
 
-CHANNELS = [linear_model(), mse_loss(), "two hidden convolutions of C channels each, C = 1..4, then C+1, C+2"]
-
-
-@conjecture(setting=channel_sweeps(), quantity=second_difference_of_rank, operator="hessian", expect="refuted",
-            source="2305.09088 abstract and §1, Fig. 1 (rank linear in the channels)", assumptions=CHANNELS)
-def cnn_hessian_rank_linear_in_channels(s):
-    """As the hidden channels C grow (parameters ~ C^2), the Hessian rank grows linearly: zero second difference."""
+@conjecture(setting=channel_sweeps(), quantity=second_difference_of_rank, operator="hessian",
+            examples=6 if active_profile() != "verify" else 40,
+            source="2305.09088 §1, Fig. 1 (rank linear in the channels)", assumptions=CHANNELS,
+            quote=LINEAR_TREND, reading="trend (read as: exactly affine in C once C is past the kinks of the rank, "
+            "C >= 2 + n K; the square-root headline follows, with the parameters quadratic in C)")
+def cnn_hessian_rank_affine_in_channels(s):
+    """Past its kinks, the Hessian rank of a linear CNN at initialisation is affine in the hidden channels C (so
+    it grows as the square root of the parameter count, which is quadratic in C)."""
     return 0
-
-
-@conjecture(setting=channel_sweeps(), quantity=second_difference_of_rank, operator="hessian", expect="refuted",
-            source="2305.09088 Fig. 1, read as: once the Hessian is rank-deficient",
-            assumptions=[*CHANNELS, Assumption("rank_deficient_hessian", "rank(H) < #parameters at C",
-                                               rank_deficient)])
-def cnn_hessian_rank_linear_once_deficient(s):
-    """Once the Hessian at C channels is rank-deficient, its rank is affine in C over C, C+1, C+2."""
-    return 0
-

@@ -1,6 +1,7 @@
 """The claims of 003 ("How the Hessian-Spectrum of Linear Networks Depends on Data"), each as printed, with
 the derived correction as a claim of its own where the printed one is refuted."""
 import numpy as np
+import torch
 from hypothesis import assume, strategies as hst
 
 from hessverify import conjecture, strategies as st
@@ -14,7 +15,6 @@ WHITENED = whitened_inputs()   # Assumption 2
 BALANCED = balanced_weights()  # Assumption 3
 ZERO_LOSS = zero_loss()        # Assumption 1
 LINEAR = [linear_model(), mse_loss()]
-RESOLVABLE = "non-zero singular values >= 0.5, so that every non-zero eigenvalue is resolvable in float64"
 TWO_LAYERS = "two layers (the strategy draws depth 2)"
 
 
@@ -22,10 +22,6 @@ def top(values, p):
     """The ``p`` largest of ``values``, padded with zeros: a GGN shares the NTK's non-zero eigenvalues."""
     v = np.sort(np.asarray(values, float))[::-1][:p]
     return np.concatenate([v, np.zeros(p - v.size)])
-
-
-def resolvable_singular_values(k):
-    return st.singular_values(k).map(lambda s: [0.0 if x < 0.5 else x for x in s])
 
 
 # ---- eq (3)-(5): the GGN / NTK identity and the Kronecker-sum form --------------------------------------------
@@ -95,16 +91,23 @@ def eq9_eigenvectors(s):
     return 0.0
 
 
-@conjecture(setting=st.balanced_linear_networks(), quantity="rank", operator="ggn", relation="le", expect="refuted",
-            source="003 remark after eq (9)", assumptions=[*LINEAR, WHITENED, BALANCED])
+#: ranks are decided exactly: these strategies draw rational settings only (hessverify.exact)
+EXACT = "rational setting (exact=True): the rank is computed exactly"
+#: the outside reviewer's case: the smallest non-zero eigenvalue is 4e-18 of the largest (1e-3 to the 6th)
+TINY_SINGULAR_VALUE = build_setting(kind="balanced_linear", widths=(2, 2, 2, 2, 2), n=2, sigma_x=1.0, seed=0,
+                                    singular_values=[1.0, 0.001], exact=True)
+
+
+@conjecture(setting=st.balanced_linear_networks(exact=True), quantity="rank", operator="ggn", relation="le",
+            expect="refuted", source="003 remark after eq (9)", assumptions=[*LINEAR, WHITENED, BALANCED, EXACT])
 def remark_eq9_at_most_min_width_squared_nonzero(s):
     """"of the p eigenvalues, at most (min{d0, ..., dL})^2 are non-zero"."""
     return T.max_nonzero_eigenvalues(s.widths, as_printed=True)
 
 
-@conjecture(setting=st.balanced_linear_networks(singular_values=lambda w: resolvable_singular_values(min(w))),
-            quantity="rank", operator="ggn", source="derived from 003 eq (9a) with 0^0 = 1",
-            assumptions=[*LINEAR, WHITENED, BALANCED, RESOLVABLE])
+@conjecture(setting=st.balanced_linear_networks(exact=True), quantity="rank", operator="ggn",
+            source="derived from 003 eq (9a) with 0^0 = 1", assumptions=[*LINEAR, WHITENED, BALANCED, EXACT],
+            also=[TINY_SINGULAR_VALUE])
 def nonzero_count_balanced(s):
     """Exactly k'(d0 + dL - k') non-zero eigenvalues for depth >= 2 (k' = number of non-zero singular values),
     d0 dL for depth 1: the pairs (i, j) with sigma_i != 0 or sigma_j != 0."""
@@ -127,8 +130,9 @@ def eq15_pairwise_sums_all_singular_vectors(s):
     return T.shallow_spectrum(*s.weights, s.sigma_x)
 
 
-@conjecture(setting=st.shallow_linear_networks(), quantity="rank", operator="ggn", relation="le", expect="refuted",
-            source="003 Appendix B, remark after eq (16)", assumptions=[*LINEAR, WHITENED, TWO_LAYERS])
+@conjecture(setting=st.shallow_linear_networks(exact=True), quantity="rank", operator="ggn", relation="le",
+            expect="refuted", source="003 Appendix B, remark after eq (16)",
+            assumptions=[*LINEAR, WHITENED, TWO_LAYERS, EXACT])
 def remark_appB_at_most_min_products_nonzero(s):
     """At most min{d0,d1} x min{d1,d2} eigenvalues may be non-zero."""
     d0, d1, d2 = s.widths
@@ -155,7 +159,7 @@ def end_to_end(s):
     for W in s.weights[1:]:
         P = W @ P
     eps = np.finfo(float).eps
-    return Measurement(P, np.full(P.shape, rounding(P.size, float(np.abs(P).max(initial=1.0)), eps)), "product",
+    return Measurement(P, np.full(P.shape, rounding(P.size, float(np.abs(P).max(initial=0.0)), eps)), "product",
                        P.size, eps)
 
 
@@ -171,7 +175,7 @@ def onehot_least_squares(alpha_max=hst.sampled_from([None, 0.5, 0.8, 1.0]), n_ex
 
     ``n_extra=hst.just(0)`` (n = d0: whitened X is a scaled orthogonal matrix, so the labels are fitted
     exactly when the bottleneck allows) draws settings with zero loss, 003 Assumption 1."""
-    return st.linear_networks(targets="one_hot", at_least_squares_solution=True, n_extra=n_extra,
+    return st.linear_networks(targets="one_hot", at_least_squares_solution=True, n_extra=n_extra, exact=False,
                               widths=st.widths(depth=hst.integers(1, 5)).filter(lambda w: w[-1] >= 2),
                               alpha_max=alpha_max)
 
@@ -245,15 +249,44 @@ def eq14_with_projected_labels(s):
     return T.sharpness_from_labels_singular_value(np.linalg.norm(proj, 2), s.n, s.depth, s.sigma_x)
 
 
+INDEPENDENT_OF_N = ("Therefore, in this case, the sharpness at a balanced solution is independent of the dataset size n, "
+                    "in disagreement with Cohen et al. [3, Figure 18], which suggests that sharpness of gradient-flow "
+                    "solution increases with n.")
+
+
 @conjecture(setting=onehot_least_squares(alpha_max=hst.sampled_from([0.5, 0.8, 1.0])), quantity="lambda_max",
-            operator="ggn", expect="refuted", source="003 §4, after eq (14)",
+            operator="ggn", expect="refuted", source="003 §4, after eq (14), beyond Assumption 1",
             assumptions=[*LINEAR, WHITENED, BALANCED, LEAST_SQUARES, "fixed alpha_max; the same recipe at 2n samples; "
-                         "Assumption 1 cannot hold at both n and 2n > d0 with one-hot labels, so it is not required"])
+                         "Assumption 1 cannot hold at both n and 2n > d0 with one-hot labels, so it is not required"],
+            quote=INDEPENDENT_OF_N, reading="exact (applied beyond Assumption 1, as eq 13/14 beyond it)")
 def sharpness_independent_of_n(s):
     """The sharpness at n samples equals the sharpness at 2n samples with the same label proportions."""
     doubled = build_setting(**{**s.spec, "n": 2 * s.n})
     assume(s.alpha_max == doubled.alpha_max == s.spec["alpha_max"])  # n * alpha_max whole: exact proportions
     return measure(doubled, "lambda_max", "ggn").value
+
+
+def sharpness_of_duplicated_data(s):
+    """lambda_max of the GGN at the same weights on the data set twice over (``[X; X]``, ``[Y; Y]``, 2n samples):
+    the only way a second, larger one-hot data set of this whitened family also has zero loss (Assumption 1)."""
+    from hessverify.operators import ggn as ggn_operator
+    from hessverify.estimators import exact as exact_spectrum
+
+    X2, Y2 = torch.cat([s.X, s.X]), torch.cat([s.Y, s.Y])
+    r = exact_spectrum(ggn_operator(s.model, "mse", X2, Y2))
+    eps = np.finfo(float).eps
+    return Measurement(np.asarray(float(r.eigenvalues[0])), np.asarray(float(r.residuals[0])), "exact(ggn at 2n)",
+                       s.num_params, eps)
+
+
+@conjecture(setting=AT_ZERO_LOSS, quantity=sharpness_of_duplicated_data, operator="ggn",
+            source="003 §4, after eq (14), under Assumption 1",
+            assumptions=[*LINEAR, WHITENED, BALANCED, ZERO_LOSS, LEAST_SQUARES,
+                         "the larger data set is the same samples twice (zero loss at both sizes)"],
+            quote=INDEPENDENT_OF_N, reading="exact (under Assumption 1 at both sizes)")
+def sharpness_independent_of_n_at_zero_loss(s):
+    """Under Assumption 1 at n and at 2n: the sharpness at 2n (duplicated data) equals that at n (eq 14)."""
+    return measure(s, "lambda_max", "ggn").value
 
 
 @conjecture(setting=hst.one_of(st.linear_networks(), st.mlps(targets="zero_loss")), quantity="dense",

@@ -142,7 +142,11 @@ REBUILD = textwrap.dedent("""
 @pytest.mark.parametrize("spec", [
     "hessverify.claims.build_setting(kind='mlp', widths=(3, 4, 2), n=5, sigma_x=1.0, seed=7, activation='tanh', "
     "bias=True, targets='teacher', loss='cross_entropy')",
-    "hessverify.settings.build_setting(kind='linear', widths=(2, 3), n=4, sigma_x=None, seed=3, targets='one_hot')",
+    "hessverify.claims.build_setting(kind='linear', widths=(2, 3), n=4, sigma_x=None, seed=3, targets='one_hot')",
+    "hessverify.claims.build_setting(kind='balanced_linear', widths=(3, 2, 4), n=5, sigma_x=1.0, seed=2, "
+    "singular_values=[1.0, 0.001], exact=True)",
+    "hessverify.claims.build_setting(kind='linear', widths=(3, 2), n=2, sigma_x=None, seed=1, bias=True, "
+    "inputs='ones_in_span', input_rank=2, exact=True, targets='teacher')",
 ])
 def test_counterexample_rebuilds_bit_for_bit_in_a_new_process(spec):
     digests = {run([sys.executable, "-c", REBUILD, str(seed), spec], cwd=os.getcwd()).stdout for seed in (0, 1)}
