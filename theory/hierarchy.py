@@ -64,8 +64,14 @@ def gauss_newton(jacobians, probs) -> np.ndarray:
     return J.reshape(N * C, p).T @ HJ.reshape(N * C, p) / N
 
 
-def ggn_decomposition(jacobians, probs, labels, *, as_printed: bool = False) -> dict[str, np.ndarray]:
-    """002 eq (4)-(5), Appendix A eq (32): ``{"A1", "A2", "B1", "B2"}`` (each ``p x p``) for cross-entropy."""
+def a1_factor(jacobians, probs, labels) -> np.ndarray:
+    """``F`` (``C x p``) with ``A1 = F^T F``: rows ``sqrt(p_c / N) g_c`` (002 eq 5), so ``rank A1 = rank F <= C``."""
+    parts = _decomposition_parts(jacobians, probs, labels)
+    return np.sqrt(parts["p_c"] / parts["N"])[:, None] * parts["g_c"]
+
+
+def _decomposition_parts(jacobians, probs, labels) -> dict:
+    """The class statistics of 002 Appendix A: ``p_{c,c'}``, ``g_{c,c'}``, ``B2``, ``p_c``, ``g_c``."""
     J, P, y = _check(jacobians, probs, labels)
     N, C, p = J.shape
     g = per_sample_gradients(J, P)  # (N, C', p)
@@ -84,10 +90,18 @@ def ggn_decomposition(jacobians, probs, labels, *, as_printed: bool = False) -> 
             g_cc[c, k] = w[:, k] @ g[idx, k] / p_cc[c, k]
             D = g[idx, k] - g_cc[c, k]
             B2 += (w[:, k, None] * D).T @ D  # p_{c,c'} Sigma_{c,c'}
-    A1, A2, B1 = np.zeros((p, p)), np.zeros((p, p)), np.zeros((p, p))
     off = p_cc * (1 - np.eye(C))  # p_{c,c'} for c' != c
     p_c = off.sum(1)
     g_c = np.einsum("ck,ckp->cp", off, g_cc) / np.where(p_c > 0, p_c, 1.0)[:, None]
+    return {"N": N, "C": C, "p": p, "p_cc": p_cc, "g_cc": g_cc, "B2": B2, "off": off, "p_c": p_c, "g_c": g_c}
+
+
+def ggn_decomposition(jacobians, probs, labels, *, as_printed: bool = False) -> dict[str, np.ndarray]:
+    """002 eq (4)-(5), Appendix A eq (32): ``{"A1", "A2", "B1", "B2"}`` (each ``p x p``) for cross-entropy."""
+    parts = _decomposition_parts(jacobians, probs, labels)
+    N, C, p = parts["N"], parts["C"], parts["p"]
+    p_cc, g_cc, B2, off, p_c, g_c = (parts[k] for k in ("p_cc", "g_cc", "B2", "off", "p_c", "g_c"))
+    A1, A2, B1 = np.zeros((p, p)), np.zeros((p, p)), np.zeros((p, p))
     for c in range(C):
         A2 += p_cc[c, c] * np.outer(g_cc[c, c], g_cc[c, c])
         A1 += p_c[c] * np.outer(g_c[c], g_c[c])

@@ -112,6 +112,8 @@ class ClaimRecord:
     textbook: bool = False
     #: judged on sampled measurements (confidence sequences) at this level
     level: float | None = None
+    #: how the prediction's own rounding was bounded (high precision, or float64 only), on the examples judged
+    prediction_rounding: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -249,9 +251,12 @@ def conjecture(
                 return None
             if prediction_error == "auto":
                 try:
-                    return prediction_rounding(fn_, s, prediction, sort=do_sort)
+                    bound, how = prediction_rounding(fn_, s, prediction, sort=do_sort)
                 except (TypeError, ValueError):
                     return None
+                record.prediction_rounding = how if "float64 only" in how or not record.prediction_rounding \
+                    else record.prediction_rounding
+                return bound
             if callable(prediction_error):
                 return prediction_error(s)
             return float(prediction_error) * abs(np.asarray(prediction, dtype=float))

@@ -94,6 +94,19 @@ def rank_interval(vals: np.ndarray, err: np.ndarray, computed: int, eps: float) 
                        note=note)
 
 
+def softmax_rounding(setting, operator: str, d: int, eps: float) -> tuple[float, str]:
+    """An absolute rounding allowance for the cross-entropy GGN/Hessian: their output Hessian
+    ``diag(p) - p p^T`` is formed from probabilities of size up to 1, so each entry carries an absolute error of
+    order ``eps`` even where it is far smaller than that (a saturated softmax, ``p(1 - p) << eps``, computes
+    ``p - p^2`` as 0). Through ``J`` that is at most ``ROUNDING_ULPS d eps ||J||_F^2 / n`` per entry, far above the
+    relative allowance when the network is saturated. Zero for other losses and operators."""
+    if operator not in ("ggn", "hessian") or setting.loss != "cross_entropy":
+        return 0.0, ""
+    J = ntk(setting.model, setting.X).jacobian()
+    floor = rounding(d, float((J.double() ** 2).sum()) / setting.n, eps)
+    return floor, f"softmax rounding: +-{floor:.2g} absolute per entry (||J||_F^2 / n scale)"
+
+
 def exact_rank_of(setting, operator: str) -> Measurement | None:
     """The rank of ``operator`` on a rational setting (``exact=True``), computed exactly; None where there is
     no exact route (no rational data, a non-MSE loss for the GGN/Hessian)."""
@@ -163,13 +176,14 @@ def hutchinson_samples(op, seed: int = 0, chunk: int = 64) -> Callable[[int], np
     dtype = getattr(op, "dtype", torch.float64)
     device = getattr(op, "device", "cpu")
     g = torch.Generator(device="cpu").manual_seed(seed)
+    product = op.matmat if hasattr(op, "matmat") else (lambda Z: op @ Z)
 
     def draw(m: int) -> np.ndarray:
         out = []
         for start in range(0, m, chunk):
             k = min(chunk, m - start)
             Z = (torch.randint(0, 2, (d, k), generator=g) * 2 - 1).to(dtype=dtype, device=device)
-            out.append((Z * op.matmat(Z)).sum(0).double().cpu().numpy())
+            out.append((Z * product(Z)).sum(0).double().cpu().numpy())
         return np.concatenate(out)
 
     return draw
@@ -219,7 +233,8 @@ def measure(setting, quantity: str | Callable, operator: str = "ggn", k: int | N
     op = build_operator(setting, operator)
     if quantity == "dense":
         M = (op.dense() if hasattr(op, "dense") else op).double().cpu().numpy()
-        return Measurement(M, np.zeros_like(M), "dense", M.shape[0], eps)
+        floor, note = softmax_rounding(setting, operator, M.shape[0], eps)
+        return Measurement(M, np.full(M.shape, floor), "dense", M.shape[0], eps, note=note)
     d = op.shape[0]
     large = d > EXACT_MAX and not (operator == "ggn" and setting.loss == "mse" and setting.n * setting.dL <= EXACT_MAX)
     if quantity in ("top_k", "lambda_max", "lambda_min") and large:
@@ -236,6 +251,9 @@ def measure(setting, quantity: str | Callable, operator: str = "ggn", k: int | N
     if quantity == "rank" and large:
         raise ValueError(f"the rank of a {d}x{d} operator needs its whole spectrum; the limit is {EXACT_MAX}")
     vals, err, d, method, mv, computed = _spectrum(setting, operator, op)
+    floor, note = softmax_rounding(setting, operator, d, eps)
+    if floor > 0 and quantity != "rank":
+        err = err + floor
     if quantity == "spectrum":
         return Measurement(vals, err, method, d, eps, mv)
     if quantity == "top_k":
