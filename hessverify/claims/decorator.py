@@ -114,6 +114,8 @@ class ClaimRecord:
     level: float | None = None
     #: how the prediction's own rounding was bounded (high precision, or float64 only), on the examples judged
     prediction_rounding: str | None = None
+    #: the closed forms of ``theory/`` the prediction calls (``theory.linear.balanced_spectrum``), for the table
+    theory: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -123,11 +125,35 @@ class ClaimRecord:
                             self.expect, list(self.checked_assumptions))
         fresh.nodeid, fresh.reproduce = self.nodeid, self.reproduce
         fresh.quote, fresh.reading, fresh.textbook = self.quote, self.reading, self.textbook
+        fresh.theory = list(self.theory)
         self.__dict__.update(fresh.__dict__)
 
 
 #: every claim defined in this process, by name
 REGISTRY: dict[str, ClaimRecord] = {}
+
+
+def theory_functions(fn: Callable, depth: int = 2) -> list[str]:
+    """The ``theory`` functions ``fn`` calls, found by name (``T.balanced_spectrum`` with ``T`` the module
+    ``theory.linear``, or an imported function), following helpers of the same file ``depth`` levels down."""
+    found: set[str] = set()
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    names = set(code.co_names)
+    for nested in code.co_consts:  # names used inside comprehensions and lambdas
+        if hasattr(nested, "co_names"):
+            names |= set(nested.co_names)
+    glb = getattr(fn, "__globals__", {})
+    for name in names:
+        obj = glb.get(name)
+        if isinstance(obj, type(np)) and obj.__name__.startswith("theory"):
+            found |= {f"{obj.__name__}.{attr}" for attr in names if callable(getattr(obj, attr, None))}
+        elif callable(obj) and getattr(obj, "__module__", "").startswith("theory."):
+            found.add(f"{obj.__module__}.{obj.__name__}")
+        elif depth > 0 and callable(obj) and getattr(obj, "__module__", None) == fn.__module__ and obj is not fn:
+            found |= set(theory_functions(obj, depth - 1))
+    return sorted(found)
 
 
 def _check_literature(quote, reading, resolution, prediction_error, textbook) -> None:
@@ -204,6 +230,7 @@ def conjecture(
                              quantity if isinstance(quantity, str) else getattr(quantity, "__name__", "callable"),
                              operator, relation, expect, [a.name for a in checks])
         record.quote, record.reading, record.textbook = quote, reading, textbook
+        record.theory = theory_functions(fn)
         REGISTRY[claim_name] = record
         state = {"failed": False}
 

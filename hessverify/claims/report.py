@@ -29,7 +29,25 @@ def _cell(text) -> str:
 
 
 def _status(r) -> str:
-    return f"**{r.status}**" + (" (expected)" if r.as_expected and r.expect != "holds" else "")
+    return (f"**{r.status}**" + (" (expected)" if r.as_expected and r.expect != "holds" else "")
+            + (" (textbook)" if getattr(r, "textbook", False) else ""))
+
+
+def _claim_cell(r) -> str:
+    """The claim's name, linked to its test file when the run knows it, and the theory functions it calls."""
+    name = f"`{_cell(r.name)}`"
+    if r.nodeid and "::" in r.nodeid:
+        name = f"[{name}]({r.nodeid.split('::')[0]})"
+    theory = getattr(r, "theory", None) or []
+    return name + (f" ({', '.join(f'`{t}`' for t in theory)})" if theory else "")
+
+
+def _resolution(r) -> str:
+    res = getattr(r, "resolution", None)
+    if res is None:
+        return ""
+    text = f"{res:.0e}"
+    return text + (f" at {r.level:g}" if getattr(r, "level", None) else "")
 
 
 def _number(x) -> str:
@@ -40,16 +58,18 @@ def verdict_table(records) -> str:
     """Markdown table, one row per claim: examples judged, examples outside the assumptions, examples the
     certificate could not resolve, the shown counterexample's own relative error and tolerance, and the worst
     relative error over the examples that held."""
-    lines = ["| claim | source | status | examples | outside assumptions | inconclusive | counterexample error "
-             "(tolerance) | worst passing error | counterexample |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| claim (theory) | source | reading | status | examples | outside assumptions | inconclusive | resolution "
+             "| counterexample error (tolerance) | worst passing error | counterexample |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in sorted(records, key=lambda r: (r.source, r.name)):
         shown = r.counterexample or r.inconclusive_example
         ce = f"`{_cell(shown)}`" if shown else ""
         err = (f"{_number(r.counterexample_error)} ({_number(r.counterexample_tolerance)})"
                if r.counterexample_error is not None else "")
-        lines.append(f"| `{_cell(r.name)}` | {_cell(r.source)} | {_status(r)} | {r.examples} | {r.outside} | "
-                     f"{r.inconclusive_examples} | {err} | {_number(r.worst_passing_error)} | {ce} |")
+        reading = _cell(getattr(r, "reading", "") or "").split(" (")[0]
+        lines.append(f"| {_claim_cell(r)} | {_cell(r.source)} | {reading} | {_status(r)} | {r.examples} | "
+                     f"{r.outside} | {r.inconclusive_examples} | {_resolution(r)} | {err} | "
+                     f"{_number(r.worst_passing_error)} | {ce} |")
     return "\n".join(lines)
 
 
@@ -90,7 +110,11 @@ STATUS_HELP = (
     "**error** (a NaN/Inf or an exception: nothing was judged). \"(expected)\": the claim is kept with that "
     "verdict on purpose (a claim false as printed). Outside assumptions: drawn examples that violated a stated "
     "assumption and were set aside. Errors are relative to the quantity's magnitude; for bounds (`le`/`ge`) the "
-    "violation (0: never violated).")
+    "violation (0: never violated). Reading: how a literature claim is read (its quoted sentence is in the details); "
+    "a claim is refuted only on a reading its source makes. (textbook): a sanity check of mathematics the project "
+    "does not implement (it exercises no project code, or only its bookkeeping). Resolution: the relative resolution "
+    "a \"holds\" was decided at (1e-3 unless the claim declares a coarser one with its reason), and for sampled "
+    "claims the confidence level of the anytime-valid confidence sequence it rests on.")
 
 
 def write_verdicts(records, prefix: str | Path, *, include_timing: bool = False) -> None:
@@ -120,6 +144,14 @@ def write_verdicts(records, prefix: str | Path, *, include_timing: bool = False)
     for r in sorted(recs, key=lambda r: ([g for g, _ in SOURCE_GROUPS].index(source_group(r.source)), r.name)):
         md.append(f"### `{r.name}` — {r.status}" + (" (expected)" if r.as_expected and r.expect != "holds" else ""))
         md.append(f"- source: {r.source}")
+        if getattr(r, "quote", ""):
+            md.append(f"- the source's words: \"{r.quote}\"")
+        if getattr(r, "reading", ""):
+            md.append(f"- read as: {r.reading}")
+        if getattr(r, "theory", None):
+            md.append(f"- theory: {', '.join(f'`{t}`' for t in r.theory)}")
+        if getattr(r, "textbook", False):
+            md.append("- textbook: a sanity check of mathematics the project does not implement")
         if r.assumptions:
             md.append(f"- assumptions: {r.assumptions}")
         if r.checked_assumptions:
@@ -136,6 +168,8 @@ def write_verdicts(records, prefix: str | Path, *, include_timing: bool = False)
         if r.inconclusive_example:
             md.append(f"- widest unresolved example: `{r.inconclusive_example}` (the certificate would have to shrink "
                       f"{r.shrink_needed:.3g}x)")
+        if getattr(r, "prediction_rounding", None):
+            md.append(f"- the prediction's own rounding: {r.prediction_rounding}")
         if r.failure:
             md.append(f"- what happened: {r.failure}")
         if r.reproduce:

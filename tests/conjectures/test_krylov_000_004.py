@@ -41,9 +41,41 @@ def interlacing_violation(s):
 
 
 @conjecture(setting=st.symmetric_matrices(), quantity=interlacing_violation, operator="matrix", relation="le",
-            source="000 §2.3 / 004 §4 (Cauchy interlacing)", assumptions=[SYMMETRIC, "full reorthogonalisation"])
+            source="000 §2.3 / 004 §4 (Cauchy interlacing)", assumptions=[SYMMETRIC, "full reorthogonalisation"],
+            textbook=True)
 def cauchy_interlacing_of_ritz_values(s):
-    """theta_i^(j+1) <= theta_i^(j) <= theta_{i+1}^(j+1): each step's Ritz values interlace the next step's."""
+    """theta_i^(j+1) <= theta_i^(j) <= theta_{i+1}^(j+1): each step's Ritz values interlace the next step's. (True
+    of the eigenvalues of any symmetric tridiagonal matrix and its leading block: a sanity check of the recorded
+    history, not of the Lanczos recurrence.)"""
+    return 0.0
+
+
+def compression_violation(s):
+    """max over steps k and indices i of how far the k Ritz values of Lanczos leave
+    ``lambda_{n-k+i}(A) <= theta_i(T_k) <= lambda_i(A)``, / ||A||: true only if ``T_k`` is the compression
+    ``Q_k^T A Q_k`` with orthonormal ``Q_k``, i.e. if the project's Lanczos is right."""
+    A = torch.as_tensor(s.matrix)
+    r = lanczos_ritz(A, seed=0)
+    lam = np.sort(s.eigenvalues)[::-1]
+    scale = max(float(np.abs(lam).max()), 1e-300)
+    worst = 0.0
+    for ritz in r.history["ritz_values"]:
+        theta = np.sort(np.asarray(ritz))[::-1]
+        k = theta.size
+        worst = max(worst, float(np.max(theta - lam[:k])), float(np.max(lam[lam.size - k:] - theta)))
+    return relative(worst / scale, A.shape[0], method="lanczos history against the known spectrum")
+
+
+COMPRESSION = ("Similarly, the i-th largest eigenvalue of T_k must increase monotonically and converge to the i-th "
+               "largest eigenvalue of A.")
+
+
+@conjecture(setting=st.symmetric_matrices(), quantity=compression_violation, operator="matrix", relation="le",
+            source="000 §2.3.2 (Ritz values of T_k interlace the eigenvalues of A)",
+            assumptions=[SYMMETRIC, "full reorthogonalisation"], quote=COMPRESSION,
+            reading="exact (Cauchy interlacing of the compression T_k = Q_k^T A Q_k)")
+def ritz_values_interlace_the_spectrum(s):
+    """lambda_{n-k+i}(A) <= theta_i(T_k) <= lambda_i(A) at every step k of the project's Lanczos."""
     return 0.0
 
 
@@ -105,7 +137,7 @@ def rayleigh_excursion(s):
 
 
 @conjecture(setting=st.symmetric_matrices(), quantity=rayleigh_excursion, operator="matrix", relation="le",
-            source="004 §2 / 000 §2.2 (Rayleigh quotient)", assumptions=[SYMMETRIC])
+            source="004 §2 / 000 §2.2 (Rayleigh quotient)", assumptions=[SYMMETRIC], textbook=True)
 def rayleigh_quotient_between_extreme_eigenvalues(s):
     """lambda_min <= x^T A x / x^T x <= lambda_max for every x != 0."""
     return 0.0
@@ -121,7 +153,7 @@ def norm_chain_violation(s):
 
 
 @conjecture(setting=st.symmetric_matrices(), quantity=norm_chain_violation, operator="matrix", relation="le",
-            source="000 §2 (norm inequalities)", assumptions=[SYMMETRIC, "known rank"])
+            source="000 §2 (norm inequalities)", assumptions=[SYMMETRIC, "known rank"], textbook=True)
 def spectral_frobenius_rank_inequalities(s):
     """||A||_2 <= ||A||_F <= sqrt(rank A) ||A||_2."""
     return 0.0
