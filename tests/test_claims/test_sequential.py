@@ -108,3 +108,15 @@ def test_bad_draws_are_clear_errors():
         sequential_mean(lambda m: np.full(m, np.nan), prediction=1.0, resolution=0.1, budget=8, first=4)
     with pytest.raises(ValueError, match="alpha"):
         sequential_mean(lambda m: np.ones(m), prediction=1.0, resolution=0.1, budget=8, alpha=1.5)
+
+
+def test_a_sampled_interval_that_straddles_the_resolution_is_inconclusive_not_holds():
+    """|diff| = 4e-4 and half-width 8e-4 are each within the resolution 1e-3, but the interval is not: a
+    deterministic rule (tolerance <= resolution) would say holds."""
+    from hessverify.claims import Measurement
+
+    m = Measurement(np.asarray(1.0004), np.asarray(8e-4), "sampled mean", 1, 2.2e-16, sampled=True, level=0.999,
+                    resolution=1e-3)
+    assert compare(1.0, m).status == "inconclusive"
+    assert compare(1.0, Measurement(np.asarray(1.0001), np.asarray(8e-4), "sampled mean", 1, 2.2e-16, sampled=True,
+                                    level=0.999, resolution=1e-3)).status == "holds"
