@@ -5,12 +5,15 @@ snapshot, the data source, the loss and its batch weighting, and the validation 
 implements only its product on one batch (the shape of curvlinops' ``_matmat_batch``)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.sparse.linalg as sla
 import torch
 from torch import nn
 
 from hessverify.operators._functional import FlatModel, FlatParameters
+from hessverify.operators.attention import differentiable_attention, explain_product_error
 from hessverify.operators.data import DataSource
 from hessverify.operators.losses import Loss, LossLike
 
@@ -103,9 +106,11 @@ class ModelOperator(FlatParameters, CurvatureOperator):
         self.shape, self.dtype, self.device = (p, p), self.fm.dtype, self.fm.device
         self.num_matvecs = 0
         self._state = None
-        self._validate_batches()
-        if check_deterministic and not self.data.fixed_order:
-            self._check_deterministic()
+        with differentiable_attention():
+            self._validate_batches()
+            if check_deterministic and not self.data.fixed_order:
+                self._check_deterministic()
+            self._probe()
 
     def batches(self):
         """``(X_b, Y_b, weight_b)`` over the data."""
@@ -138,6 +143,36 @@ class ModelOperator(FlatParameters, CurvatureOperator):
                              "the data source is not deterministic (a shuffling DataLoader, random augmentation?). "
                              "Use shuffle=False, or pass check_deterministic=False if that is intended")
 
+    #: what a failing product is called in its error message, and what to try instead
+    product_name = "curvature product"
+    alternatives = "Check that the model is twice differentiable."
+
+    @contextmanager
+    def _explained(self):
+        """Errors torch raises inside a product become one ``ValueError`` that says what failed and what to try."""
+        try:
+            yield
+        except (RuntimeError, NotImplementedError) as e:
+            err = explain_product_error(e, self.product_name, self.alternatives)
+            if err is None:
+                raise
+            raise err from None
+
+    def _probe(self) -> None:
+        """One product on the first batch, so that a model this operator cannot differentiate fails here, at
+        construction, with an explanation (not at the first product of an estimator). Not counted in
+        ``num_matvecs``; with one batch the prepared state is kept for the products."""
+        v = torch.full((self.shape[0], 1), self.shape[0] ** -0.5, dtype=self.dtype, device=self.device)
+        with self._explained():
+            if self.data.single_batch:
+                self._state = self._prepare(*next(self.batches()))
+                state = self._state
+            else:
+                batches = self.batches()
+                state = self._prepare(*next(batches))
+                batches.close()
+            self._matmat_batch(v, state)
+
     def _prepare(self, xb, yb, w: float):
         raise NotImplementedError
 
@@ -155,6 +190,7 @@ class ModelOperator(FlatParameters, CurvatureOperator):
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
         out = torch.zeros_like(V)
-        for state in self._states():
-            out += self._matmat_batch(V, state)
+        with differentiable_attention(), self._explained():
+            for state in self._states():
+                out += self._matmat_batch(V, state)
         return out.detach()

@@ -17,6 +17,10 @@ from hessverify.operators.losses import LossLike
 class GGNOperator(ModelOperator):
     """``G = sum_b w_b J_b^T H_b J_b`` over the batches of the data (``w_b`` the loss's batch weight)."""
 
+    product_name = "GGN product (J v in forward mode, J^T u in reverse mode)"
+    alternatives = ("The GGN needs forward-mode derivatives of the network; hessian(..., backend='double_backward') "
+                    "needs reverse mode only")
+
     def _prepare(self, xb, yb, w: float):
         """``(X_b, Y_b, w_b, f(theta0), J_b^T .)``."""
         out, pullback = vjp(lambda t: self.fm(t, xb), self.fm.theta0)

@@ -36,11 +36,23 @@ class HessianOperator(ModelOperator):
             raise ValueError(f"compile={compile!r} needs backend='jvp' (got backend={backend!r}): torch.compile "
                              "cannot trace the double backward of the other backends")
         self.backend = backend
+        self._compiled = None  # the construction-time probe runs the eager product
         super().__init__(model, loss, X, Y, **data_options)
-        self._compiled = None
         if compile:
             opts = {} if compile is True else {"backend": compile}
             self._compiled = torch.compile(self._batch_hvp, dynamic=False, **opts)
+
+    @property
+    def product_name(self) -> str:
+        return f"Hessian product (backend={self.backend!r})"
+
+    @property
+    def alternatives(self) -> str:
+        others = " or ".join(repr(b) for b in BACKENDS if b != self.backend)
+        how = {"double_backward": "reverse over reverse", "jvp": "forward over reverse",
+               "finite_difference": "gradients only"}
+        return (f"Try backend={others} ({', '.join(f'{b}: {how[b]}' for b in BACKENDS if b != self.backend)}), "
+                "or replace the operation the message names")
 
     def _batch_hvp(self, theta: torch.Tensor, v: torch.Tensor, xb, yb) -> torch.Tensor:
         """``H_b v`` of one batch's loss by forward-mode differentiation of its gradient (the function ``compile``
