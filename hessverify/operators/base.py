@@ -91,14 +91,16 @@ class ModelOperator(FlatParameters, CurvatureOperator):
 
     Subclasses implement ``_prepare(xb, yb, w)`` (per-batch state, kept when the data are one batch) and
     ``_matmat_batch(V, state)`` (that batch's weighted product). Batch ``b`` enters with the loss's weight
-    (``n_b / n`` for a mean, 1 for a sum), so the batched operator equals the one-pass operator.
+    (``D_b / D`` for a mean, ``D_b`` its number of contributing targets: :mod:`hessverify.operators.losses`;
+    1 for a sum), so the batched operator equals the one-pass operator of the mean over all targets. A batch
+    without targets (every label ``ignore_index``) is skipped.
     """
 
     def __init__(self, model: nn.Module, loss: LossLike, X, Y=None, *, params=None, batch_size: int | None = None,
                  reduction: str | None = None, input_key=None, target_key=None, batch_size_fn=None,
-                 check_deterministic: bool = True):
+                 num_targets_fn=None, check_deterministic: bool = True):
         self.fm = FlatModel(model, params)
-        self.loss = Loss(loss, reduction)
+        self.loss = Loss(loss, reduction, num_targets_fn)
         self.loss_name = loss
         self.data = DataSource(X, Y, batch_size=batch_size, dtype=self.fm.dtype, device=self.fm.device,
                                input_key=input_key, target_key=target_key, batch_size_fn=batch_size_fn)
@@ -113,16 +115,35 @@ class ModelOperator(FlatParameters, CurvatureOperator):
             self._probe()
 
     def batches(self):
-        """``(X_b, Y_b, weight_b)`` over the data."""
+        """``(X_b, Y_b, weight_b)`` over the batches that have targets."""
         for b in self.data.batches():
-            yield b.X, b.Y, self.loss.weight(b.size, self.data.n)
+            if self.data.fixed_order:
+                count = self._counts[b.index]
+            else:  # a DataLoader may regroup the samples on every pass: count again
+                count = self.loss.num_targets(b.X, b.Y, b.size, f"batch {b.index}")
+            if count:
+                yield b.X, b.Y, self.loss.weight(count, self.num_targets)
 
     def _validate_batches(self) -> None:
+        """Every batch once: its inputs through the model, its targets and the loss on them, its number of targets
+        ``D_b``; sets ``num_targets`` (``D``) and checks the count weighting on two batches of a callable mean."""
         several = len(self.data.sizes) > 1
+        self._counts, pair = [], []
         for b in self.data.batches():
             where = f"batch {b.index}" if several else "the data"
             out = self.fm.checked_forward(b.X, f"batch {b.index} inputs" if several else "X")
-            self.loss.check(out, b.Y, where, several_batches=several)
+            count = self.loss.num_targets(b.X, b.Y, b.size, where)
+            self._counts.append(count)
+            self.loss.check(out, b.Y, where, several_batches=several, empty=count == 0)
+            if count and len(pair) < 2 and not self.loss.named and self.loss.reduction == "mean":
+                pair.append((b.index, out, b.Y, count))
+        #: ``D``, the number of targets the whole-data mean divides by (samples for a sample mean)
+        self.num_targets = sum(self._counts)
+        if self.num_targets == 0:
+            raise ValueError("no target of the data contributes to the loss (every label is ignore_index, or "
+                             "num_targets_fn returned 0 on every batch); the curvature of an empty mean is undefined")
+        if len(pair) == 2:
+            self.loss.check_pair(*pair)
 
     def _loss_and_gradient(self) -> tuple[float, torch.Tensor]:
         theta = self.fm.theta0.detach().requires_grad_(True)

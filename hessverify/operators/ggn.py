@@ -35,9 +35,9 @@ class GGNOperator(ModelOperator):
 
 def ggn(model: nn.Module, loss: LossLike, X, Y=None, *, params=None, batch_size: int | None = None,
         reduction: str | None = None, input_key=None, target_key=None, batch_size_fn=None,
-        check_deterministic: bool = True) -> GGNOperator:
+        num_targets_fn=None, check_deterministic: bool = True) -> GGNOperator:
     """The GGN of ``loss`` in the selected parameters as a matrix-free operator; arguments as for
     :func:`hessverify.operators.hessian`."""
     return GGNOperator(model, loss, X, Y, params=params, batch_size=batch_size, reduction=reduction,
                        input_key=input_key, target_key=target_key, batch_size_fn=batch_size_fn,
-                       check_deterministic=check_deterministic)
+                       num_targets_fn=num_targets_fn, check_deterministic=check_deterministic)

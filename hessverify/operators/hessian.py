@@ -115,7 +115,8 @@ class HessianOperator(ModelOperator):
 
 def hessian(model: nn.Module, loss: LossLike, X, Y=None, backend: Backend = "double_backward", *,
             params=None, batch_size: int | None = None, reduction: str | None = None, input_key=None, target_key=None,
-            batch_size_fn=None, check_deterministic: bool = True, compile: bool | str = False) -> HessianOperator:
+            batch_size_fn=None, num_targets_fn=None, check_deterministic: bool = True,
+            compile: bool | str = False) -> HessianOperator:
     """The loss Hessian in the selected parameters as a matrix-free operator.
 
     ``params``: parameters or names to differentiate (default: every parameter with ``requires_grad``, a
@@ -124,10 +125,13 @@ def hessian(model: nn.Module, loss: LossLike, X, Y=None, backend: Backend = "dou
     ``X, Y`` are tensors or numpy arrays (``X`` may be a mapping of tensors), optionally split into
     ``batch_size`` chunks, or ``X`` is a re-iterable of batches (pairs, or mappings read with
     ``input_key``/``target_key``) and ``Y`` is None; ``batch_size_fn(X)`` counts the samples of a mapping input.
+    A mean is over every target of the data: batches are weighted by their numbers of targets (labels that are not
+    ``ignore_index``, ...), or by ``num_targets_fn(X_b, Y_b)`` for a custom loss that masks (padding).
     A re-iterable that is not a list is checked to give the same loss and gradient on two passes
     (``check_deterministic=False`` skips that). ``compile`` (``backend="jvp"`` only): ``True`` for
     ``torch.compile``'s default (inductor), or the name of a backend; the first product pays the tracing time.
     """
     return HessianOperator(model, loss, X, Y, backend=backend, compile=compile, params=params, batch_size=batch_size,
                            reduction=reduction, input_key=input_key, target_key=target_key,
-                           batch_size_fn=batch_size_fn, check_deterministic=check_deterministic)
+                           batch_size_fn=batch_size_fn, num_targets_fn=num_targets_fn,
+                           check_deterministic=check_deterministic)
