@@ -5,6 +5,9 @@ snapshot, the data source, the loss and its batch weighting, and the validation 
 implements only its product on one batch (the shape of curvlinops' ``_matmat_batch``)."""
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
@@ -12,10 +15,31 @@ import scipy.sparse.linalg as sla
 import torch
 from torch import nn
 
-from hessverify.operators._functional import FlatModel, FlatParameters
+from hessverify._validation import check_positive_int
+from hessverify.operators._functional import FlatModel, FlatParameters, batch_statistics
 from hessverify.operators.attention import differentiable_attention, explain_product_error
 from hessverify.operators.data import DataSource
 from hessverify.operators.losses import Loss, LossLike
+
+
+def progress_reporter(callback: Callable[[dict], None] | None, progress: bool, name: str):
+    """``callback`` plus, with ``progress=True``, a line on stderr per call (columns done, products, seconds);
+    ``None`` when there is nothing to report."""
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a callable(info: dict) or None, got {type(callback).__name__}")
+    if not progress:
+        return callback
+    start = time.perf_counter()
+
+    def report(info: dict) -> None:
+        if callback is not None:
+            callback(info)
+        print(f"[{name}] {info['step']}/{info['total']} columns, {info['num_matvecs']} products, "
+              f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
+    return report
 
 
 class CurvatureOperator:
@@ -60,14 +84,34 @@ class CurvatureOperator:
     def __matmul__(self, other: torch.Tensor) -> torch.Tensor:
         return self.matvec(other) if other.ndim == 1 else self.matmat(other)
 
-    def dense(self, chunk: int = 256) -> torch.Tensor:
-        """The full matrix, built from ``matmat`` on identity columns (``chunk`` at a time)."""
+    def dense(self, chunk: int = 256, *, callback: Callable[[dict], None] | None = None,
+              progress: bool = False) -> torch.Tensor:
+        """The full matrix, built from ``matmat`` on identity columns.
+
+        Parameters
+        ----------
+        chunk : int
+            Columns per ``matmat`` call (memory grows with it).
+        callback : callable, optional
+            Called after each chunk with ``{"step": columns done, "total": d, "num_matvecs": products so far}``.
+        progress : bool
+            Print a progress line on stderr after each chunk.
+
+        Returns
+        -------
+        torch.Tensor
+            The ``d x d`` matrix in the operator's dtype and device.
+        """
+        chunk = check_positive_int("chunk", chunk)
+        report = progress_reporter(callback, progress, f"{type(self).__name__}.dense")
         d = self.shape[0]
         cols = []
         for start in range(0, d, chunk):
             eye = torch.zeros(d, min(chunk, d - start), dtype=self.dtype, device=self.device)
             eye[torch.arange(start, start + eye.shape[1]), torch.arange(eye.shape[1])] = 1
             cols.append(self.matmat(eye))
+            if report is not None:
+                report({"step": start + eye.shape[1], "total": d, "num_matvecs": self.num_matvecs})
         return torch.cat(cols, dim=1)
 
     def to_scipy(self, dtype=None) -> sla.LinearOperator:
@@ -104,6 +148,10 @@ class ModelOperator(FlatParameters, CurvatureOperator):
         self.loss_name = loss
         self.data = DataSource(X, Y, batch_size=batch_size, dtype=self.fm.dtype, device=self.fm.device,
                                input_key=input_key, target_key=target_key, batch_size_fn=batch_size_fn)
+        if len(self.data.sizes) > 1 and batch_statistics(model):
+            raise ValueError(f"{batch_statistics(model)[0]} normalises with each batch's own statistics "
+                             "(track_running_stats=False), so splitting the data into batches changes the model; pass "
+                             "the data in one batch, or use a BatchNorm that tracks running statistics")
         p = self.fm.num_params
         self.shape, self.dtype, self.device = (p, p), self.fm.dtype, self.fm.device
         self.num_matvecs = 0

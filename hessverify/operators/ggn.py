@@ -36,8 +36,20 @@ class GGNOperator(ModelOperator):
 def ggn(model: nn.Module, loss: LossLike, X, Y=None, *, params=None, batch_size: int | None = None,
         reduction: str | None = None, input_key=None, target_key=None, batch_size_fn=None,
         num_targets_fn=None, check_deterministic: bool = True) -> GGNOperator:
-    """The GGN of ``loss`` in the selected parameters as a matrix-free operator; arguments as for
-    :func:`hessverify.operators.hessian`."""
+    """The GGN ``G = J^T (d^2 L / d f^2) J`` of ``loss`` (003 eq 3) as a matrix-free operator.
+
+    Parameters
+    ----------
+    model, loss, X, Y, params, batch_size, reduction, input_key, target_key, batch_size_fn, num_targets_fn, \
+check_deterministic
+        As for :func:`hessverify.operators.hessian` (``"mse"`` is ``1/(2n) ||f(X) - Y||_F^2``, so
+        ``ggn(model, "mse", X, Y) = J^T J / n``).
+
+    Returns
+    -------
+    GGNOperator
+        ``d x d``, positive semi-definite for a convex loss.
+    """
     return GGNOperator(model, loss, X, Y, params=params, batch_size=batch_size, reduction=reduction,
                        input_key=input_key, target_key=target_key, batch_size_fn=batch_size_fn,
                        num_targets_fn=num_targets_fn, check_deterministic=check_deterministic)

@@ -13,7 +13,7 @@ from torch.func import jacrev, jvp, vjp, vmap
 from hessverify._validation import check_finite, check_positive_int
 from hessverify.operators._functional import FlatModel, FlatParameters
 from hessverify.operators.attention import differentiable_attention, explain_product_error
-from hessverify.operators.base import CurvatureOperator
+from hessverify.operators.base import CurvatureOperator, progress_reporter
 
 
 class NTKOperator(FlatParameters, CurvatureOperator):
@@ -72,13 +72,31 @@ class NTKOperator(FlatParameters, CurvatureOperator):
         except (RuntimeError, NotImplementedError) as e:
             raise self._explain(e) from None
 
-    def dense(self, chunk: int = 256) -> torch.Tensor:
-        """``J J^T / n`` from the explicit Jacobian."""
-        J = self.jacobian()
+    def dense(self, chunk: int = 64, *, callback=None, progress: bool = False) -> torch.Tensor:
+        """``J J^T / n`` from the explicit Jacobian (:meth:`jacobian`, ``chunk`` rows at a time); ``callback`` and
+        ``progress`` report once, when ``J`` is built (``{"step": rows, "total": rows, "num_matvecs": 0}``)."""
+        report = progress_reporter(callback, progress, "NTKOperator.dense")
+        J = self.jacobian(chunk)
+        if report is not None:
+            report({"step": J.shape[0], "total": J.shape[0], "num_matvecs": self.num_matvecs})
         return J @ J.T / self.n
 
 
 def ntk(model: nn.Module, X: torch.Tensor, *, params=None) -> NTKOperator:
-    """The empirical NTK ``J J^T / n`` of ``model`` on inputs ``X`` (003 eq 5), ``J`` the Jacobian in the selected
-    parameters (``params`` as for :func:`hessverify.operators.hessian`)."""
+    """The empirical NTK ``K = J J^T / n`` of ``model`` on inputs ``X`` (003 eq 5).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        As for :func:`hessverify.operators.hessian`.
+    X : torch.Tensor
+        Inputs ``(n, ...)``, all in one pass.
+    params : iterable of parameters or names, optional
+        As for :func:`hessverify.operators.hessian`.
+
+    Returns
+    -------
+    NTKOperator
+        ``(n d_L) x (n d_L)``, rows sample-major; its non-zero eigenvalues are those of ``ggn(model, "mse", X, Y)``.
+    """
     return NTKOperator(model, X, params=params)

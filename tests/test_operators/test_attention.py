@@ -34,9 +34,9 @@ def math_kernel():
 
 
 class SelfAttention(nn.Module):
-    def __init__(self):
+    def __init__(self, dropout: float = 0.0):
         super().__init__()
-        self.mha = nn.MultiheadAttention(D, HEADS, batch_first=True, dtype=torch.float64)
+        self.mha = nn.MultiheadAttention(D, HEADS, dropout=dropout, batch_first=True, dtype=torch.float64)
 
     def forward(self, x):
         return self.mha(x, x, x, need_weights=False)[0]
