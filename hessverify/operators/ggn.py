@@ -26,11 +26,16 @@ class GGNOperator(ModelOperator):
         out, pullback = vjp(lambda t: self.fm(t, xb), self.fm.theta0)
         return xb, yb, w, out.detach(), pullback
 
+    def _output_product(self, state, JV: torch.Tensor) -> torch.Tensor:
+        """The batch's weighted output matrix times ``JV`` (``k`` tangents shaped like the output): here
+        ``w_b d^2 loss / d f^2``; the Fisher operators put their matrices here."""
+        _, yb, w, f0, _ = state[:5]
+        return w * self.loss.output_hessian_product(f0, yb, JV)
+
     def _matmat_batch(self, V: torch.Tensor, state) -> torch.Tensor:
-        xb, yb, w, f0, pullback = state
+        xb, pullback = state[0], state[4]
         JV = vmap(lambda v: jvp(lambda t: self.fm(t, xb), (self.fm.theta0,), (v,))[1], in_dims=1)(V)
-        HJV = w * self.loss.output_hessian_product(f0, yb, JV)
-        return vmap(lambda u: pullback(u)[0], out_dims=1)(HJV)
+        return vmap(lambda u: pullback(u)[0], out_dims=1)(self._output_product(state, JV))
 
 
 def ggn(model: nn.Module, loss: LossLike, X, Y=None, *, params=None, batch_size: int | None = None,
