@@ -39,6 +39,8 @@ _KNOWN = (
     (".item()", "the model reads a tensor's value in Python (.item(), an if on a tensor), which torch.func "
                 "cannot batch or differentiate"),
     ("data-dependent", "the model has data-dependent control flow, which torch.func cannot batch or differentiate"),
+    ("setup_context", "the model calls a custom autograd.Function without setup_context (a module extended by "
+                      "BackPACK or with such hooks?), which torch.func cannot transform"),
     ("vmap", "an operation of the model has no batching rule for torch.func.vmap"),
 )
 
