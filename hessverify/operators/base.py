@@ -17,7 +17,8 @@ from torch import nn
 
 from hessverify._validation import check_positive_int
 from hessverify.operators._functional import FlatModel, FlatParameters, batch_statistics
-from hessverify.operators.attention import differentiable_attention, explain_product_error
+from hessverify.operators.attention import (AttentionSpy, attention_kernels, differentiable_attention,
+                                             explain_product_error)
 from hessverify.operators.data import DataSource
 from hessverify.operators.losses import Loss, LossLike
 
@@ -157,7 +158,11 @@ class ModelOperator(FlatParameters, CurvatureOperator):
         self.num_matvecs = 0
         self._state = None
         with differentiable_attention():
-            self._validate_batches()
+            spy = AttentionSpy()
+            with spy:
+                self._validate_batches()
+            #: whether the model calls attention: then its forward passes run with the math kernel
+            self.uses_attention = spy.seen
             if check_deterministic and not self.data.fixed_order:
                 self._check_deterministic()
             self._probe()
@@ -259,7 +264,7 @@ class ModelOperator(FlatParameters, CurvatureOperator):
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
         out = torch.zeros_like(V)
-        with differentiable_attention(), self._explained():
+        with attention_kernels(self.uses_attention), self._explained():
             for state in self._states():
                 out += self._matmat_batch(V, state)
         return out.detach()

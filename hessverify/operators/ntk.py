@@ -12,7 +12,8 @@ from torch.func import jacrev, jvp, vjp, vmap
 
 from hessverify._validation import check_finite, check_positive_int
 from hessverify.operators._functional import FlatModel, FlatParameters
-from hessverify.operators.attention import differentiable_attention, explain_product_error
+from hessverify.operators.attention import (AttentionSpy, attention_kernels, differentiable_attention,
+                                             explain_product_error)
 from hessverify.operators.base import CurvatureOperator, progress_reporter
 
 
@@ -30,8 +31,11 @@ class NTKOperator(FlatParameters, CurvatureOperator):
         if X.dtype != self.fm.dtype:
             raise TypeError(f"X has dtype {X.dtype} but the model has {self.fm.dtype}; convert one to match")
         self.X = X.to(self.fm.device)
-        with differentiable_attention():
+        spy = AttentionSpy()
+        with differentiable_attention(), spy:
             out = self.fm.checked_forward(self.X)
+        #: whether the model calls attention: then its forward passes run with the math kernel
+        self.uses_attention = spy.seen
         check_finite("model output", out)
         self.out_shape = tuple(out.shape)
         self.n = out.shape[0]
@@ -52,7 +56,7 @@ class NTKOperator(FlatParameters, CurvatureOperator):
 
     def _matmat(self, U: torch.Tensor) -> torch.Tensor:
         try:
-            with differentiable_attention():
+            with attention_kernels(self.uses_attention):
                 if self._pullback is None:
                     self._pullback = vjp(self._f, self.fm.theta0)[1]
                 JtU = vmap(lambda u: self._pullback(u)[0], in_dims=1)(U)  # (k, p)
@@ -67,7 +71,7 @@ class NTKOperator(FlatParameters, CurvatureOperator):
         49-64-10 MLP at n = 2,500)."""
         chunk = check_positive_int("chunk", chunk)
         try:
-            with differentiable_attention():
+            with attention_kernels(self.uses_attention):
                 return jacrev(self._f, chunk_size=chunk)(self.fm.theta0).detach()
         except (RuntimeError, NotImplementedError) as e:
             raise self._explain(e) from None

@@ -125,16 +125,20 @@ def _settings():
 
 
 class Recorder(nn.Module):
-    """Records the attention settings its forward pass runs under."""
+    """Records the attention settings its forward pass runs under; with ``attend``, attends over its 2 features."""
 
-    def __init__(self):
+    def __init__(self, attend: bool = True):
         super().__init__()
         self.lin = nn.Linear(2, 2, dtype=torch.float64)
-        self.seen = set()
+        self.attend, self.seen = attend, set()
 
     def forward(self, x):
         self.seen.add(_settings())
-        return self.lin(x)
+        h = self.lin(x)
+        if self.attend:
+            q = h[:, None, :, None]  # (n, heads 1, tokens 2, dim 1)
+            h = h + F.scaled_dot_product_attention(q, q, q)[:, 0, :, 0]
+        return h
 
 
 @pytest.mark.parametrize("fastpath", [True, False])
@@ -151,6 +155,12 @@ def test_user_settings_are_restored(fastpath):
             op.matvec(torch.ones(op.shape[0], dtype=torch.float64))
             assert _settings() == user  # after a product
         assert model.seen == {(False, False, False, True)}  # every forward pass: math kernel only, fast path off
+        plain = Recorder(attend=False)  # no attention: the settings are left alone (switching them costs time)
+        for op in (hessian(plain, "mse", X, Y, backend="jvp"), ggn(plain, "mse", X, Y, batch_size=2), ntk(plain, X)):
+            assert not op.uses_attention
+            plain.seen.clear()
+            op.matvec(torch.ones(op.shape[0], dtype=torch.float64))
+            assert plain.seen == {user}
         with pytest.raises(KeyError), differentiable_attention():
             assert _settings() == (False, False, False, True)
             raise KeyError("an error inside a product")
