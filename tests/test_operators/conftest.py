@@ -3,6 +3,7 @@ import os
 
 import pytest
 import torch
+from torch.func import functional_call
 
 from hessverify.models import linear_network
 
@@ -32,3 +33,16 @@ def peer(name: str):
     if os.environ.get("HESSVERIFY_CROSSCHECK"):
         return importlib.import_module(name)
     return pytest.importorskip(name)
+
+
+def flat_model(model):
+    """``(theta0, f)``: every parameter of ``model`` flattened in ``named_parameters()`` order, and
+    ``f(theta, X)`` the model as a function of that vector (for dense autograd references)."""
+    named = list(model.named_parameters())
+    theta0 = torch.cat([p.detach().reshape(-1) for _, p in named])
+
+    def f(theta, X):
+        parts = torch.split(theta, [p.numel() for _, p in named])
+        return functional_call(model, {n: t.view(p.shape) for (n, p), t in zip(named, parts)}, (X,))
+
+    return theta0, f

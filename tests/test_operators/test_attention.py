@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from hessverify.operators import BACKENDS, ggn, hessian, ntk
 from hessverify.operators.attention import differentiable_attention
 from tests.reference import rel_err
+from tests.test_operators.conftest import flat_model
 
 TOL = {"double_backward": 1e-10, "jvp": 1e-10, "finite_difference": 1e-5}
 D, HEADS, T = 4, 2, 4
@@ -73,20 +73,10 @@ def _case(name: str):
 CASES = ["encoder_layer", "multihead_attention", "sdpa"]
 
 
-def _flat(model):
-    named = list(model.named_parameters())
-    theta0 = torch.cat([p.detach().reshape(-1) for _, p in named])
-
-    def f(theta, X):
-        parts = torch.split(theta, [p.numel() for _, p in named])
-        return functional_call(model, {n: t.view(p.shape) for (n, p), t in zip(named, parts)}, (X,))
-
-    return theta0, f
-
 
 def reference(model, loss, X, Y):
     """Dense Hessian, GGN and Jacobian by ``torch.autograd.functional`` with the math kernel."""
-    theta0, f = _flat(model)
+    theta0, f = flat_model(model)
     with math_kernel():
         H = torch.autograd.functional.hessian(lambda t: loss(f(t, X), Y), theta0)
         J = torch.autograd.functional.jacobian(lambda t: f(t, X).reshape(-1), theta0)
@@ -212,6 +202,6 @@ def test_a_product_error_is_one_clear_error_at_construction():
         assert isinstance(info.value.torch_error, NotImplementedError)  # kept for debugging
         assert _settings() == user
     # the reverse-mode backends differentiate it: x^3 through a linear layer, checked against autograd
-    theta0, f = _flat(model)
+    theta0, f = flat_model(model)
     H = torch.autograd.functional.hessian(lambda t: 0.5 * ((f(t, X) - Y) ** 2).sum() / 5, theta0)
     assert rel_err(hessian(model, "mse", X, Y).dense(), H) < 1e-12

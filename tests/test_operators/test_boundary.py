@@ -9,7 +9,7 @@ from torch import nn
 from hessverify.operators import ggn, hessian, ntk
 from tests.reference import rel_err
 from tests.test_operators.test_attention import SelfAttention
-from tests.test_operators.test_real_models import FrozenTied, problem, reference_hessian  # noqa: F401
+from tests.test_operators.test_real_models import problem, reference_hessian  # noqa: F401  (problem: a fixture)
 
 F64 = torch.float64
 

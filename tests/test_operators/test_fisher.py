@@ -11,11 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import grad, vmap
 
 from hessverify.models import linear_network
 from hessverify.operators import empirical_fisher, fisher, ggn
 from tests.reference import dense_ggn, rel_err
+from tests.test_operators.conftest import flat_model
 
 N, D0, C = 9, 3, 3
 
@@ -31,16 +32,6 @@ def setup():
     bits = torch.randint(2, (N, C), generator=g).double()
     return model, X, Y, labels, bits
 
-
-def _flat(model):
-    named = list(model.named_parameters())
-    theta0 = torch.cat([p.detach().reshape(-1) for _, p in named])
-
-    def f(theta, x):
-        parts = torch.split(theta, [p.numel() for _, p in named])
-        return functional_call(model, {n: t.view(p.shape) for (n, p), t in zip(named, parts)}, (x,))
-
-    return theta0, f
 
 
 #: the per-sample terms l(f_i, y_i) and the loss's normaliser D (mean) for each loss, written out by hand
@@ -63,7 +54,7 @@ def _targets(name, setup):
 
 def per_sample_gradients(model, term, X, T):
     """``grad_theta l(f(x_i), t_i)`` for every sample, shape ``(n, p)``."""
-    theta0, f = _flat(model)
+    theta0, f = flat_model(model)
     return vmap(grad(lambda th, x, t: term(f(th, x[None])[0], t)), in_dims=(None, 0, 0))(theta0, X, T)
 
 
@@ -89,7 +80,7 @@ def _outcomes(name, out_i):
 def reference_fisher(model, name, X):
     """``(1/D) sum_i sum_y q(y|f_i) grad l(f_i, y) grad l(f_i, y)^T``: Kunstner et al.'s F in the loss's scale."""
     term, count = TERMS[name]
-    theta0, f = _flat(model)
+    theta0, f = flat_model(model)
     out = f(theta0, X).detach()
     total = 0
     for i in range(X.shape[0]):

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from hessverify.operators import BACKENDS, ggn, hessian
 from tests.reference import rel_err
+from tests.test_operators.conftest import flat_model
 
 TOL = {"double_backward": 1e-12, "jvp": 1e-12, "finite_difference": 1e-6}
 N, T, VOCAB, C = 6, 5, 7, 4
@@ -42,25 +42,15 @@ def _data():
     return TokenModel(), tokens, labels
 
 
-def _theta_and_f(model):
-    named = list(model.named_parameters())
-    theta0 = torch.cat([p.detach().reshape(-1) for _, p in named])
-
-    def f(theta, X):
-        parts = torch.split(theta, [p.numel() for _, p in named])
-        return functional_call(model, {n: t.view(p.shape) for (n, p), t in zip(named, parts)}, (X,))
-
-    return theta0, f
-
 
 def one_batch_hessian(model, loss, X, Y):
     """The Hessian of ``loss`` on all the data at once: for a mean, the mean over every target."""
-    theta0, f = _theta_and_f(model)
+    theta0, f = flat_model(model)
     return torch.autograd.functional.hessian(lambda t: loss(f(t, X), Y), theta0)
 
 
 def one_batch_ggn(model, loss, X, Y):
-    theta0, f = _theta_and_f(model)
+    theta0, f = flat_model(model)
     J = torch.autograd.functional.jacobian(lambda t: f(t, X).reshape(-1), theta0)
     out = f(theta0, X).detach()
     Hf = torch.autograd.functional.hessian(lambda o: loss(o.view(out.shape), Y), out.reshape(-1))
@@ -150,7 +140,7 @@ def test_elementwise_losses_count_entries():
     loss = nn.MSELoss()
     short, long = X[:4, :2], X[4:]  # 4 sequences of 2 tokens, 2 of 5: 32 and 40 output entries
     Ys, Yl = (torch.randn(x.shape[0], C, x.shape[1], generator=g, dtype=torch.float64) for x in (short, long))
-    theta0, f = _theta_and_f(model)
+    theta0, f = flat_model(model)
     H = torch.autograd.functional.hessian(
         lambda t: (((f(t, short) - Ys) ** 2).sum() + ((f(t, long) - Yl) ** 2).sum()) / (Ys.numel() + Yl.numel()),
         theta0)
