@@ -1,4 +1,4 @@
-"""Sessions: ``tests`` (the CI command), ``verify`` and ``reports`` (the default job), ``bench``.
+"""Sessions: ``tests`` (the CI command), ``verify`` and ``reports`` (the default job), ``bench``, ``crosscheck``.
 
 Every session installs from ``constraints.txt``, so runs are reproducible and torch is the pinned CPU build.
 """
@@ -45,11 +45,26 @@ def reports(session: nox.Session) -> None:
     session.run("hessverify", "reports", *(session.posargs or ["--profile", "quick"]))
 
 
-#: the peers of the side-by-side benchmark, installed without their dependencies (pyhessian would pull
-#: torchvision and with it a CUDA torch build); curvlinops' own dependencies are listed explicitly
+#: the peers of the side-by-side benchmark and the cross-check, installed without their dependencies (pyhessian
+#: would pull torchvision and with it a CUDA torch build); curvlinops' and BackPACK's own dependencies are listed
+#: explicitly (unfoldNd: BackPACK's convolutions)
 PEERS = ("pyhessian==0.1", "hessian-eigenthings==1.0.0a5", "curvlinops-for-pytorch==3.0.1",
          "backpack-for-pytorch==1.7.1", "einconv==0.1.0", "linear-operator==0.6.1", "jaxtyping==0.3.11",
-         "opt-einsum==3.4.0", "einops==0.8.2", "tqdm==4.70.1")
+         "opt-einsum==3.4.0", "einops==0.8.2", "tqdm==4.70.1", "unfoldNd==0.2.3")
+#: the tests that compare hessverify's operators with the peers' (skipped where a peer is missing, except here)
+CROSSCHECKS = ("tests/test_operators/test_vs_curvlinops.py", "tests/test_operators/test_vs_backpack.py")
+
+
+@nox.session(python=PYTHON)
+def crosscheck(session: nox.Session) -> None:
+    """hessverify's Hessian, GGN, Fisher and empirical Fisher against curvlinops and BackPACK, entry for entry.
+
+    ``HESSVERIFY_CROSSCHECK=1`` makes a missing peer an error instead of a skip, so the session cannot pass
+    without comparing anything."""
+    _install(session)
+    session.install("--no-deps", *PEERS)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *CROSSCHECKS, *session.posargs,
+                env={"HESSVERIFY_CROSSCHECK": "1"})
 
 
 @nox.session(python=PYTHON)

@@ -9,20 +9,36 @@ from hessverify._validation import check_finite, check_real_floating
 
 
 def check_deterministic(model: nn.Module) -> None:
-    """Refuse modules whose output depends on training mode (dropout, batch norm) while ``model.training``."""
+    """Refuse modules whose output in training mode is random (dropout with ``p > 0``, also inside
+    ``nn.MultiheadAttention``) or depends on the other samples of the batch (batch norm) while ``model.training``."""
     for name, m in model.named_modules():
-        if m.training and isinstance(m, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)):
-            raise ValueError(
-                f"model contains {type(m).__name__} ({name or 'root'}) in training mode, so its curvature is not "
-                "deterministic; call model.eval() before building the operator"
-            )
+        if not m.training:
+            continue
+        where = f"{type(m).__name__} ({name or 'root'})"
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            raise ValueError(f"model contains {where} in training mode, so its output depends on the batch it is "
+                             "given (batch statistics); call model.eval() before building the operator (it then uses "
+                             "its running statistics)")
+        p = getattr(m, "p", None) if isinstance(m, nn.modules.dropout._DropoutNd) else \
+            getattr(m, "dropout", None) if isinstance(m, nn.MultiheadAttention) else None
+        if p:
+            raise ValueError(f"model contains {where} in training mode with dropout probability {p}, so its output is "
+                             "random; call model.eval() before building the operator (dropout with p=0 is accepted)")
+
+
+def batch_statistics(model: nn.Module) -> list[str]:
+    """Names of batch-norm modules that normalise with the batch's own statistics even in eval mode
+    (``track_running_stats=False``): their output depends on which samples share a batch."""
+    return [name or "root" for name, m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.running_mean is None or m.training)]
 
 
 def _select(model: nn.Module, params) -> list[tuple[str, nn.Parameter]]:
-    """``(name, parameter)`` pairs to differentiate, in ``model.parameters()`` order, each tensor once.
+    """``(name, parameter)`` pairs to differentiate, each tensor once.
 
-    ``params=None``: every parameter with ``requires_grad=True``. Otherwise an iterable of parameters of
-    ``model`` or of their names (as ``model.named_parameters()`` spells them, tied copies included).
+    ``params=None``: every parameter with ``requires_grad=True``, in ``model.parameters()`` order. Otherwise an
+    iterable of parameters of ``model`` or of their names (as ``model.named_parameters()`` spells them, tied copies
+    included), taken in the order given (the flat order of the operator); a tensor given twice is refused.
     """
     named = list(model.named_parameters())  # a tied tensor appears once, under its first name
     if params is None:
@@ -40,17 +56,22 @@ def _select(model: nn.Module, params) -> list[tuple[str, nn.Parameter]]:
     if not wanted:
         raise ValueError("params is empty; pass at least one parameter (or None for every trainable one)")
     by_name = dict(model.named_parameters(remove_duplicate=False))
-    ids = set()
+    first_name = {id(p): n for n, p in named}
+    chosen, seen = [], {}
     for i, w in enumerate(wanted):
         if isinstance(w, str):
             if w not in by_name:
                 raise ValueError(f"params[{i}] = {w!r} is not a parameter name of the model; names are "
                                  f"{', '.join(list(by_name)[:8])}{', ...' if len(by_name) > 8 else ''}")
             w = by_name[w]
-        if not isinstance(w, torch.Tensor) or not any(w is p for _, p in named):
+        if not isinstance(w, torch.Tensor) or id(w) not in first_name:
             raise ValueError(f"params[{i}] is not a parameter of the model; pass model parameters or their names")
-        ids.add(id(w))
-    return [(n, p) for n, p in named if id(p) in ids]
+        if id(w) in seen:
+            raise ValueError(f"params[{i}] is the tensor of params[{seen[id(w)]}] ({first_name[id(w)]!r}; a tied "
+                             "weight has several names): pass each parameter once")
+        seen[id(w)] = i
+        chosen.append((first_name[id(w)], w))
+    return chosen
 
 
 class FlatParameters:

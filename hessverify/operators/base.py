@@ -5,14 +5,42 @@ snapshot, the data source, the loss and its batch weighting, and the validation 
 implements only its product on one batch (the shape of curvlinops' ``_matmat_batch``)."""
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.sparse.linalg as sla
 import torch
 from torch import nn
 
-from hessverify.operators._functional import FlatModel, FlatParameters
+from hessverify._validation import check_positive_int
+from hessverify.operators._functional import FlatModel, FlatParameters, batch_statistics
+from hessverify.operators.attention import (AttentionSpy, attention_kernels, differentiable_attention,
+                                             explain_product_error)
 from hessverify.operators.data import DataSource
 from hessverify.operators.losses import Loss, LossLike
+
+
+def progress_reporter(callback: Callable[[dict], None] | None, progress: bool, name: str):
+    """``callback`` plus, with ``progress=True``, a line on stderr per call (columns done, products, seconds);
+    ``None`` when there is nothing to report."""
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a callable(info: dict) or None, got {type(callback).__name__}")
+    if not progress:
+        return callback
+    start = time.perf_counter()
+
+    def report(info: dict) -> None:
+        if callback is not None:
+            callback(info)
+        print(f"[{name}] {info['step']}/{info['total']} columns, {info['num_matvecs']} products, "
+              f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
+    return report
 
 
 class CurvatureOperator:
@@ -57,14 +85,34 @@ class CurvatureOperator:
     def __matmul__(self, other: torch.Tensor) -> torch.Tensor:
         return self.matvec(other) if other.ndim == 1 else self.matmat(other)
 
-    def dense(self, chunk: int = 256) -> torch.Tensor:
-        """The full matrix, built from ``matmat`` on identity columns (``chunk`` at a time)."""
+    def dense(self, chunk: int = 256, *, callback: Callable[[dict], None] | None = None,
+              progress: bool = False) -> torch.Tensor:
+        """The full matrix, built from ``matmat`` on identity columns.
+
+        Parameters
+        ----------
+        chunk : int
+            Columns per ``matmat`` call (memory grows with it).
+        callback : callable, optional
+            Called after each chunk with ``{"step": columns done, "total": d, "num_matvecs": products so far}``.
+        progress : bool
+            Print a progress line on stderr after each chunk.
+
+        Returns
+        -------
+        torch.Tensor
+            The ``d x d`` matrix in the operator's dtype and device.
+        """
+        chunk = check_positive_int("chunk", chunk)
+        report = progress_reporter(callback, progress, f"{type(self).__name__}.dense")
         d = self.shape[0]
         cols = []
         for start in range(0, d, chunk):
             eye = torch.zeros(d, min(chunk, d - start), dtype=self.dtype, device=self.device)
             eye[torch.arange(start, start + eye.shape[1]), torch.arange(eye.shape[1])] = 1
             cols.append(self.matmat(eye))
+            if report is not None:
+                report({"step": start + eye.shape[1], "total": d, "num_matvecs": self.num_matvecs})
         return torch.cat(cols, dim=1)
 
     def to_scipy(self, dtype=None) -> sla.LinearOperator:
@@ -88,36 +136,67 @@ class ModelOperator(FlatParameters, CurvatureOperator):
 
     Subclasses implement ``_prepare(xb, yb, w)`` (per-batch state, kept when the data are one batch) and
     ``_matmat_batch(V, state)`` (that batch's weighted product). Batch ``b`` enters with the loss's weight
-    (``n_b / n`` for a mean, 1 for a sum), so the batched operator equals the one-pass operator.
+    (``D_b / D`` for a mean, ``D_b`` its number of contributing targets: :mod:`hessverify.operators.losses`;
+    1 for a sum), so the batched operator equals the one-pass operator of the mean over all targets. A batch
+    without targets (every label ``ignore_index``) is skipped.
     """
 
     def __init__(self, model: nn.Module, loss: LossLike, X, Y=None, *, params=None, batch_size: int | None = None,
                  reduction: str | None = None, input_key=None, target_key=None, batch_size_fn=None,
-                 check_deterministic: bool = True):
+                 num_targets_fn=None, check_deterministic: bool = True):
         self.fm = FlatModel(model, params)
-        self.loss = Loss(loss, reduction)
+        self.loss = Loss(loss, reduction, num_targets_fn)
         self.loss_name = loss
         self.data = DataSource(X, Y, batch_size=batch_size, dtype=self.fm.dtype, device=self.fm.device,
                                input_key=input_key, target_key=target_key, batch_size_fn=batch_size_fn)
+        if len(self.data.sizes) > 1 and batch_statistics(model):
+            raise ValueError(f"{batch_statistics(model)[0]} normalises with each batch's own statistics "
+                             "(track_running_stats=False), so splitting the data into batches changes the model; pass "
+                             "the data in one batch, or use a BatchNorm that tracks running statistics")
         p = self.fm.num_params
         self.shape, self.dtype, self.device = (p, p), self.fm.dtype, self.fm.device
         self.num_matvecs = 0
         self._state = None
-        self._validate_batches()
-        if check_deterministic and not self.data.fixed_order:
-            self._check_deterministic()
+        with differentiable_attention():
+            spy = AttentionSpy()
+            with spy:
+                self._validate_batches()
+            #: whether the model calls attention: then its forward passes run with the math kernel
+            self.uses_attention = spy.seen
+            if check_deterministic and not self.data.fixed_order:
+                self._check_deterministic()
+            self._probe()
 
     def batches(self):
-        """``(X_b, Y_b, weight_b)`` over the data."""
+        """``(X_b, Y_b, weight_b)`` over the batches that have targets."""
         for b in self.data.batches():
-            yield b.X, b.Y, self.loss.weight(b.size, self.data.n)
+            if self.data.fixed_order:
+                count = self._counts[b.index]
+            else:  # a DataLoader may regroup the samples on every pass: count again
+                count = self.loss.num_targets(b.X, b.Y, b.size, f"batch {b.index}")
+            if count:
+                yield b.X, b.Y, self.loss.weight(count, self.num_targets)
 
     def _validate_batches(self) -> None:
+        """Every batch once: its inputs through the model, its targets and the loss on them, its number of targets
+        ``D_b``; sets ``num_targets`` (``D``) and checks the count weighting on two batches of a callable mean."""
         several = len(self.data.sizes) > 1
+        self._counts, pair = [], []
         for b in self.data.batches():
             where = f"batch {b.index}" if several else "the data"
             out = self.fm.checked_forward(b.X, f"batch {b.index} inputs" if several else "X")
-            self.loss.check(out, b.Y, where, several_batches=several)
+            count = self.loss.num_targets(b.X, b.Y, b.size, where)
+            self._counts.append(count)
+            self.loss.check(out, b.Y, where, several_batches=several, empty=count == 0)
+            if count and len(pair) < 2 and not self.loss.named and self.loss.reduction == "mean":
+                pair.append((b.index, out, b.Y, count))
+        #: ``D``, the number of targets the whole-data mean divides by (samples for a sample mean)
+        self.num_targets = sum(self._counts)
+        if self.num_targets == 0:
+            raise ValueError("no target of the data contributes to the loss (every label is ignore_index, or "
+                             "num_targets_fn returned 0 on every batch); the curvature of an empty mean is undefined")
+        if len(pair) == 2:
+            self.loss.check_pair(*pair)
 
     def _loss_and_gradient(self) -> tuple[float, torch.Tensor]:
         theta = self.fm.theta0.detach().requires_grad_(True)
@@ -138,6 +217,36 @@ class ModelOperator(FlatParameters, CurvatureOperator):
                              "the data source is not deterministic (a shuffling DataLoader, random augmentation?). "
                              "Use shuffle=False, or pass check_deterministic=False if that is intended")
 
+    #: what a failing product is called in its error message, and what to try instead
+    product_name = "curvature product"
+    alternatives = "Check that the model is twice differentiable."
+
+    @contextmanager
+    def _explained(self):
+        """Errors torch raises inside a product become one ``ValueError`` that says what failed and what to try."""
+        try:
+            yield
+        except (RuntimeError, NotImplementedError) as e:
+            err = explain_product_error(e, self.product_name, self.alternatives)
+            if err is None:
+                raise
+            raise err from None
+
+    def _probe(self) -> None:
+        """One product on the first batch, so that a model this operator cannot differentiate fails here, at
+        construction, with an explanation (not at the first product of an estimator). Not counted in
+        ``num_matvecs``; with one batch the prepared state is kept for the products."""
+        v = torch.full((self.shape[0], 1), self.shape[0] ** -0.5, dtype=self.dtype, device=self.device)
+        with self._explained():
+            if self.data.single_batch:
+                self._state = self._prepare(*next(self.batches()))
+                state = self._state
+            else:
+                batches = self.batches()
+                state = self._prepare(*next(batches))
+                batches.close()
+            self._matmat_batch(v, state)
+
     def _prepare(self, xb, yb, w: float):
         raise NotImplementedError
 
@@ -155,6 +264,7 @@ class ModelOperator(FlatParameters, CurvatureOperator):
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
         out = torch.zeros_like(V)
-        for state in self._states():
-            out += self._matmat_batch(V, state)
+        with attention_kernels(self.uses_attention), self._explained():
+            for state in self._states():
+                out += self._matmat_batch(V, state)
         return out.detach()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from hessverify.operators.attention import attention_kernels
 from hessverify.operators.base import CurvatureOperator
 from hessverify.operators.hessian import HessianOperator
 
@@ -27,13 +28,13 @@ class GraphedHessian(CurvatureOperator):
         stream.wait_stream(torch.cuda.current_stream(op.device))
         # autograd runs a backward op on the stream of its forward op: build the gradient graph on the
         # capture stream, or its replayed backward would touch another stream during capture
-        with torch.cuda.stream(stream):
+        with torch.cuda.stream(stream), attention_kernels(op.uses_attention):
             self._theta, self._grad = op._gradient_graph(*next(op.batches()))
             for _ in range(warmup):
                 self._product()
         torch.cuda.current_stream(op.device).wait_stream(stream)
         self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph, stream=stream):
+        with torch.cuda.graph(self._graph, stream=stream), attention_kernels(op.uses_attention):
             self._out = self._product()
 
     def _product(self) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""Data-parallel curvature: the loss is a mean over all samples, so its Hessian (or GGN) is the
-sample-weighted sum of the shards' operators, ``A = sum_r (n_r / n) A_r``. Each rank of ``torch.distributed``
+"""Data-parallel curvature: the loss is a mean over all targets, so its Hessian (or GGN) is the
+target-weighted sum of the shards' operators, ``A = sum_r (D_r / D) A_r`` (``D_r`` the shard's number of
+targets: its samples, or its labels that are not ``ignore_index``). Each rank of ``torch.distributed``
 holds one shard; a product computes the local ``A_r V`` and all-reduces it (gloo on CPU, NCCL on GPU).
 
 The estimators need no change: called with the same ``seed`` on every rank, they draw the same vectors and see
@@ -16,7 +17,7 @@ from hessverify.operators.base import CurvatureOperator
 
 
 class DistributedOperator(CurvatureOperator):
-    """``sum_r (n_r / n) A_r V`` over the ranks of ``group``, from this rank's operator ``A_r``."""
+    """``sum_r (D_r / D) A_r V`` over the ranks of ``group``, from this rank's operator ``A_r``."""
 
     def __init__(self, local: CurvatureOperator, group=None):
         if not dist.is_available() or not dist.is_initialized():
@@ -30,13 +31,18 @@ class DistributedOperator(CurvatureOperator):
         self.param_names, self.param_shapes = local.param_names, local.param_shapes
         self.shape, self.dtype, self.device = local.shape, local.dtype, local.device
         self.num_matvecs = 0
-        counts = torch.tensor([float(data.n)], dtype=torch.float64)
+        mean = getattr(getattr(local, "loss", None), "reduction", "mean") == "mean"
+        local_count = getattr(local, "num_targets", data.n)  # targets of a token mean, samples otherwise
+        counts = torch.tensor([float(local_count)], dtype=torch.float64)
         if dist.get_backend(group) == "nccl":
             counts = counts.to(self.device)
         dist.all_reduce(counts, group=group)
-        self.n_total = int(counts.item())
-        # a mean over all samples weights each shard by its share; a sum adds the shards as they are
-        self.weight = 1.0 if getattr(getattr(local, "loss", None), "reduction", "mean") == "sum" else data.n / self.n_total
+        #: the number of targets (samples for a sample mean) of the whole data set
+        self.n_total = counts.item()
+        if float(self.n_total).is_integer():
+            self.n_total = int(self.n_total)
+        # a mean over all targets weights each shard by its share; a sum adds the shards as they are
+        self.weight = local_count / self.n_total if mean else 1.0
         shapes = [None] * dist.get_world_size(group)
         dist.all_gather_object(shapes, tuple(local.shape), group=group)
         if len(set(shapes)) != 1:

@@ -36,11 +36,23 @@ class HessianOperator(ModelOperator):
             raise ValueError(f"compile={compile!r} needs backend='jvp' (got backend={backend!r}): torch.compile "
                              "cannot trace the double backward of the other backends")
         self.backend = backend
+        self._compiled = None  # the construction-time probe runs the eager product
         super().__init__(model, loss, X, Y, **data_options)
-        self._compiled = None
         if compile:
             opts = {} if compile is True else {"backend": compile}
             self._compiled = torch.compile(self._batch_hvp, dynamic=False, **opts)
+
+    @property
+    def product_name(self) -> str:
+        return f"Hessian product (backend={self.backend!r})"
+
+    @property
+    def alternatives(self) -> str:
+        others = " or ".join(repr(b) for b in BACKENDS if b != self.backend)
+        how = {"double_backward": "reverse over reverse", "jvp": "forward over reverse",
+               "finite_difference": "gradients only"}
+        return (f"Try backend={others} ({', '.join(f'{b}: {how[b]}' for b in BACKENDS if b != self.backend)}), "
+                "or replace the operation the message names")
 
     def _batch_hvp(self, theta: torch.Tensor, v: torch.Tensor, xb, yb) -> torch.Tensor:
         """``H_b v`` of one batch's loss by forward-mode differentiation of its gradient (the function ``compile``
@@ -101,21 +113,50 @@ class HessianOperator(ModelOperator):
         return out
 
 
-def hessian(model: nn.Module, loss: LossLike, X, Y=None, backend: Backend = "double_backward", *,
+def hessian(model: nn.Module, loss: LossLike, X, Y=None, *, backend: Backend = "double_backward",
             params=None, batch_size: int | None = None, reduction: str | None = None, input_key=None, target_key=None,
-            batch_size_fn=None, check_deterministic: bool = True, compile: bool | str = False) -> HessianOperator:
-    """The loss Hessian in the selected parameters as a matrix-free operator.
+            batch_size_fn=None, num_targets_fn=None, check_deterministic: bool = True,
+            compile: bool | str = False) -> HessianOperator:
+    """The loss Hessian ``d^2 L / d theta^2`` in the selected parameters as a matrix-free operator (004 §1).
 
-    ``params``: parameters or names to differentiate (default: every parameter with ``requires_grad``, a
-    shared tensor once, ``model.parameters()`` order; ``H.param_names`` gives the flat order). ``loss``: ``"mse"``,
-    ``"cross_entropy"`` or a callable whose ``reduction`` (``.reduction`` or ``reduction=``) weights the batches.
-    ``X, Y`` are tensors or numpy arrays (``X`` may be a mapping of tensors), optionally split into
-    ``batch_size`` chunks, or ``X`` is a re-iterable of batches (pairs, or mappings read with
-    ``input_key``/``target_key``) and ``Y`` is None; ``batch_size_fn(X)`` counts the samples of a mapping input.
-    A re-iterable that is not a list is checked to give the same loss and gradient on two passes
-    (``check_deterministic=False`` skips that). ``compile`` (``backend="jvp"`` only): ``True`` for
-    ``torch.compile``'s default (inductor), or the name of a backend; the first product pays the tracing time.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        In eval mode if it has batch norm or dropout with ``p > 0``; snapshotted (parameters and buffers) now.
+    loss : str or callable
+        ``"mse"`` is exactly ``L = 1/(2n) ||f(X) - Y||_F^2`` (003 eq 2), which is ``d_L / 2`` times PyTorch's
+        ``nn.MSELoss()`` (the mean over all ``n d_L`` entries: ``nn.MSELoss() = (2 / d_L) * "mse"``, and
+        ``nn.MSELoss(reduction="sum") = 2n * "mse"``; Hessians scale alike). ``"cross_entropy"``: mean softmax
+        cross-entropy of ``(n, C)`` logits and integer labels. Or any callable ``loss(output, Y) -> scalar``
+        whose reduction (``.reduction`` or ``reduction=``) weights the batches.
+    X, Y
+        Tensors or numpy arrays (``X`` may be a mapping of tensors), optionally split into ``batch_size`` chunks;
+        or ``X`` a re-iterable of batches (pairs, or mappings read with ``input_key``/``target_key``) and
+        ``Y=None``.
+    backend : {"double_backward", "jvp", "finite_difference"}
+        Keyword-only. Reverse-over-reverse (the gradient graph of one batch kept across products),
+        forward-over-reverse, or a central difference of gradients (error ``O(h^2)``).
+    params : iterable of parameters or names, optional
+        The parameters to differentiate, in the order given (the flat order, ``H.param_names``); each once.
+        Default: every parameter with ``requires_grad``, a tied tensor once, in ``model.parameters()`` order.
+    batch_size_fn : callable, optional
+        ``batch_size_fn(X_b)``: the samples of a mapping input.
+    num_targets_fn : callable, optional
+        ``num_targets_fn(X_b, Y_b)``: what a custom mean divides by on a batch (its unmasked tokens). A mean is
+        over every target of the data: batches are weighted by their numbers of targets (labels that are not
+        ``ignore_index`` for ``nn.CrossEntropyLoss``, entries for elementwise ``nn`` losses, else samples).
+    check_deterministic : bool
+        A re-iterable that is not a list is checked to give the same loss and gradient on two passes.
+    compile : bool or str
+        ``backend="jvp"`` only: ``True`` for ``torch.compile``'s default (inductor), or a backend's name; the
+        first product pays the tracing time.
+
+    Returns
+    -------
+    HessianOperator
+        ``d x d`` with ``matvec``, ``matmat``, ``dense``, ``to_scipy``; attention runs with the math kernel.
     """
     return HessianOperator(model, loss, X, Y, backend=backend, compile=compile, params=params, batch_size=batch_size,
                            reduction=reduction, input_key=input_key, target_key=target_key,
-                           batch_size_fn=batch_size_fn, check_deterministic=check_deterministic)
+                           batch_size_fn=batch_size_fn, num_targets_fn=num_targets_fn,
+                           check_deterministic=check_deterministic)

@@ -1,5 +1,9 @@
+import importlib
+import os
+
 import pytest
 import torch
+from torch.func import functional_call
 
 from hessverify.models import linear_network
 
@@ -21,3 +25,24 @@ def tanh_problem(request):
 def targets(problem, loss):
     model, X, Y, labels = problem
     return Y if loss == "mse" else labels
+
+
+def peer(name: str):
+    """The peer library ``name`` for a side-by-side test: skipped where it is not installed, but an import error
+    under ``nox -s crosscheck`` (``HESSVERIFY_CROSSCHECK=1``), which must compare something."""
+    if os.environ.get("HESSVERIFY_CROSSCHECK"):
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
+def flat_model(model):
+    """``(theta0, f)``: every parameter of ``model`` flattened in ``named_parameters()`` order, and
+    ``f(theta, X)`` the model as a function of that vector (for dense autograd references)."""
+    named = list(model.named_parameters())
+    theta0 = torch.cat([p.detach().reshape(-1) for _, p in named])
+
+    def f(theta, X):
+        parts = torch.split(theta, [p.numel() for _, p in named])
+        return functional_call(model, {n: t.view(p.shape) for (n, p), t in zip(named, parts)}, (X,))
+
+    return theta0, f
