@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import grad, jvp, vjp, vmap
 
-from hessverify._validation import check_choice
+from hessverify._validation import check_choice, check_positive_float
 from hessverify.operators.base import ModelOperator
 from hessverify.operators.losses import LossLike
 
@@ -28,8 +28,13 @@ class HessianOperator(ModelOperator):
     """``H = d^2 L / d theta^2`` at the parameters (and buffers) the model had when the operator was built."""
 
     def __init__(self, model: nn.Module, loss: LossLike, X, Y=None, *, backend: Backend = "double_backward",
-                 compile: bool | str = False, **data_options):
+                 compile: bool | str = False, fd_step: float | None = None, **data_options):
         check_choice("backend", backend, BACKENDS)
+        if fd_step is not None:
+            if backend != "finite_difference":
+                raise ValueError(f"fd_step={fd_step!r} is for backend='finite_difference' (got backend={backend!r})")
+            fd_step = check_positive_float("fd_step", fd_step)
+        self.fd_step = fd_step
         if not isinstance(compile, (bool, str)):
             raise TypeError(f"compile must be a bool or a torch.compile backend name, got {type(compile).__name__}")
         if compile and backend != "jvp":
@@ -108,7 +113,8 @@ class HessianOperator(ModelOperator):
             if vnorm == 0:
                 continue
             # central difference: truncation O(h^2), rounding O(eps/h) -> h ~ eps^(1/3) in units of theta
-            h = eps ** (1 / 3) * max(1.0, float(torch.linalg.vector_norm(theta))) / float(vnorm)
+            step = self.fd_step if self.fd_step is not None else eps ** (1 / 3)
+            h = step * max(1.0, float(torch.linalg.vector_norm(theta))) / float(vnorm)
             out[:, j] = (g(theta + h * v) - g(theta - h * v)) / (2 * h)
         return out
 
@@ -116,7 +122,7 @@ class HessianOperator(ModelOperator):
 def hessian(model: nn.Module, loss: LossLike, X, Y=None, *, backend: Backend = "double_backward",
             params=None, batch_size: int | None = None, reduction: str | None = None, input_key=None, target_key=None,
             batch_size_fn=None, num_targets_fn=None, check_deterministic: bool = True,
-            compile: bool | str = False) -> HessianOperator:
+            compile: bool | str = False, fd_step: float | None = None) -> HessianOperator:
     """The loss Hessian ``d^2 L / d theta^2`` in the selected parameters as a matrix-free operator (004 §1).
 
     Parameters
@@ -150,13 +156,17 @@ def hessian(model: nn.Module, loss: LossLike, X, Y=None, *, backend: Backend = "
     compile : bool or str
         ``backend="jvp"`` only: ``True`` for ``torch.compile``'s default (inductor), or a backend's name; the
         first product pays the tracing time.
+    fd_step : float, optional
+        ``backend="finite_difference"`` only: the step ``h`` along ``v / ||v||`` in units of
+        ``max(1, ||theta||)``; default ``eps^(1/3)`` (truncation ``O(h^2)`` balanced against rounding ``O(eps/h)``).
 
     Returns
     -------
     HessianOperator
         ``d x d`` with ``matvec``, ``matmat``, ``dense``, ``to_scipy``; attention runs with the math kernel.
     """
-    return HessianOperator(model, loss, X, Y, backend=backend, compile=compile, params=params, batch_size=batch_size,
+    return HessianOperator(model, loss, X, Y, backend=backend, compile=compile, fd_step=fd_step, params=params,
+                           batch_size=batch_size,
                            reduction=reduction, input_key=input_key, target_key=target_key,
                            batch_size_fn=batch_size_fn, num_targets_fn=num_targets_fn,
                            check_deterministic=check_deterministic)
