@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import torch
 
-from hessverify._validation import check_positive_int
+from hessverify._validation import as_float, as_int, as_labels, check_generator, check_positive_int
 
 
 def label_proportions(labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
     """Empirical class proportions ``alpha_c`` (003 §4: ``alpha_i = sigma_i(Y)^2 / n`` for one-hot ``Y``)."""
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.is_floating_point() or labels.numel() == 0:
-        raise TypeError("labels must be a non-empty 1-D integer tensor of class indices")
-    labels = labels.long()
+    if num_classes is not None:
+        num_classes = check_positive_int("num_classes", num_classes)
+    labels = as_labels("labels", labels, num_classes=num_classes)
     c = int(labels.max()) + 1 if num_classes is None else num_classes
     return torch.bincount(labels, minlength=c).double() / labels.numel()
 
@@ -52,20 +51,18 @@ def imbalanced_subset(
     ``n // C`` or ``n // C + 1`` samples. Samples within a class are drawn without replacement using
     ``generator``.
     """
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.is_floating_point():
-        raise TypeError("labels must be a 1-D integer tensor of class indices")
-    labels = labels.long()
     n = check_positive_int("n", n)
-    C = int(labels.max()) + 1 if num_classes is None else check_positive_int("num_classes", num_classes)
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= C):
-        raise ValueError(f"labels must lie in [0, {C}) (num_classes={C}); found {int(labels.min())}..{int(labels.max())}. "
-                         "Map them to class indices first")
+    generator = check_generator("generator", generator)
+    if num_classes is not None:
+        num_classes = check_positive_int("num_classes", num_classes)
+    labels = as_labels("labels", labels, num_classes=num_classes)
+    C = int(labels.max()) + 1 if num_classes is None else num_classes
     if C < 2:
         raise ValueError("labels has a single class; an imbalanced subset needs at least two classes")
-    if not isinstance(majority, int) or not 0 <= majority < C:
+    majority = as_int("majority", majority)
+    if not 0 <= majority < C:
         raise ValueError(f"majority={majority!r} must be a class index in [0, {C})")
-    alpha_max = float(alpha_max)
+    alpha_max = as_float("alpha_max", alpha_max)
     balanced = abs(alpha_max - 1.0 / C) <= 1e-12
     if not (balanced or 1.0 / C < alpha_max <= 1.0):
         raise ValueError(
