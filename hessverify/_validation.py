@@ -353,7 +353,7 @@ def num_elements(shape: Sequence[int]) -> int:
 
 def format_bytes(n: int) -> str:
     """``80_000_000_000`` -> ``'74.5 GiB'``."""
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, scale in (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n} bytes"

@@ -11,14 +11,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from hessverify.files import atomic_write_text
+import numpy as np
+
+from hessverify.files import atomic_write_text, read_bounded
 
 #: version of the entry layout; entries of another version are recomputed
 SCHEMA = 2
+#: an entry larger than this, or nested deeper, is not parsed (a crafted file cannot exhaust memory or the stack)
+MAX_ENTRY_BYTES = 64 * 2**20
+MAX_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def json_depth(text: bytes) -> int:
+    """The deepest nesting of ``[``/``{`` in the JSON ``text`` (brackets inside strings not counted), without
+    recursion: a 100,000-deep file costs one pass, not a ``RecursionError``."""
+    if not text:
+        return 0
+    codes = np.frombuffer(_STRING.sub(b'""', text), dtype=np.uint8)
+    step = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - np.isin(codes, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
 
 
 def config_key(config: dict) -> str:
@@ -41,10 +58,19 @@ class CacheEntryError(ValueError):
 
 
 def read_entry(path: Path, config: dict):
-    """The result stored at ``path`` for ``config``; raises :class:`CacheEntryError` saying what is wrong."""
+    """The result stored at ``path`` for ``config``; raises :class:`CacheEntryError` saying what is wrong (a link,
+    over :data:`MAX_ENTRY_BYTES`, nested over :data:`MAX_DEPTH`, not JSON, another schema or configuration, a
+    checksum that does not match)."""
     try:
-        entry = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raw = read_bounded(path, MAX_ENTRY_BYTES)
+    except (OSError, ValueError) as e:
+        raise CacheEntryError(f"unreadable ({type(e).__name__}: {e})") from None
+    depth = json_depth(raw)
+    if depth > MAX_DEPTH:
+        raise CacheEntryError(f"nested {depth} deep (at most {MAX_DEPTH})")
+    try:
+        entry = json.loads(raw.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise CacheEntryError(f"unreadable ({type(e).__name__}: {e})") from None
     if not isinstance(entry, dict) or not {"schema", "config", "result", "sha256"} <= set(entry):
         raise CacheEntryError("not a cache entry (needs schema, config, result, sha256)")
