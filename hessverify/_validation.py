@@ -16,6 +16,7 @@ import numbers
 import operator
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -192,6 +193,8 @@ def check_positive_int_sequence(name: str, values: Sequence[int], *, min_len: in
 def check_finite(name: str, x) -> None:
     """Raise if the tensor/array ``x`` holds NaN or Inf."""
     t = torch.as_tensor(x) if not isinstance(x, torch.Tensor) else x
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device, which holds no values; pass a tensor with data")
     if t.is_floating_point() or t.is_complex():
         if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name} contains NaN or Inf; clean or rescale it before calling")
@@ -321,16 +324,19 @@ def as_tensor_2d(name: str, x, *, dtype: torch.dtype | None = None) -> torch.Ten
 
 def as_labels(name: str, labels, *, num_classes: int | None = None, allow_empty: bool = False) -> torch.Tensor:
     """``labels`` as a 1-D int64 tensor of class indices (in ``[0, num_classes)`` when given)."""
+    what = f"{name} must be a {'' if allow_empty else 'non-empty '}1-D integer tensor of class indices"
     if isinstance(labels, (list, tuple)):
         try:
             labels = torch.as_tensor(labels)
         except (TypeError, ValueError, RuntimeError, OverflowError):
-            raise TypeError(f"{name} must be a 1-D integer tensor of class indices") from None
+            raise TypeError(what) from None
     if isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
         labels = torch.from_numpy(np.ascontiguousarray(labels))
     if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.dtype == torch.bool \
             or labels.is_floating_point() or labels.is_complex():
-        raise TypeError(f"{name} must be a 1-D integer tensor of class indices")
+        raise TypeError(what)
+    if labels.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device, which holds no values; pass a tensor with data")
     if labels.numel() == 0 and not allow_empty:
         raise ValueError(f"{name} is empty; pass at least one label")
     labels = labels.long()
@@ -341,6 +347,16 @@ def as_labels(name: str, labels, *, num_classes: int | None = None, allow_empty:
         raise ValueError(f"{name} must lie in [0, num_classes); found {int(labels.min())}. Map them to class "
                          "indices 0..C-1 first")
     return labels
+
+
+def as_path(name: str, value) -> Path:
+    """``value`` as a ``pathlib.Path`` (a ``str`` or ``os.PathLike``; not empty: ``""`` would mean the current
+    directory)."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {type(value).__name__} {_short(value)}")
+    if os.fspath(value) == "":
+        raise ValueError(f"{name}='' names no file or folder (it would mean the current directory); pass a path")
+    return Path(value)
 
 
 # ---- sizes --------------------------------------------------------------------------------------------------------
@@ -392,6 +408,10 @@ def check_allocation(what: str, shape: Sequence[int], dtype: torch.dtype | np.dt
         The bytes the allocation needs.
     """
     itemsize = dtype.itemsize if isinstance(dtype, torch.dtype) else np.dtype(dtype).itemsize
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, (Sequence, np.ndarray, torch.Size)) \
+            or np.ndim(shape) != 1:
+        raise TypeError(f"the shape of {what} must be a sequence of sizes, got {_short(shape)}")
+    shape = [as_int(f"the shape of {what}", s, minimum=0) for s in shape]
     need = num_elements(shape) * itemsize
     limit = memory_limit(device)
     if need > limit:

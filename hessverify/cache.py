@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hessverify._validation import as_path
 from hessverify.files import atomic_write_text, read_bounded
 
 #: version of the entry layout; entries of another version are recomputed
@@ -87,16 +88,38 @@ class ResultCache:
     """``cache.get_or_compute(config, fn)``: JSON results of ``fn()`` stored under ``directory/<key>.json``."""
 
     def __init__(self, directory: str | Path):
-        self.directory = Path(directory)
+        self.directory = as_path("directory", directory)
         self.hits = 0
         self.misses = 0
         self.rejected: list[Path] = []
 
     def path(self, config: dict) -> Path:
+        """Where the entry of ``config`` (a JSON-able dict) lives."""
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict of JSON values, got {type(config).__name__}")
+        try:
+            _canonical(config)
+        except (TypeError, ValueError, RecursionError) as e:
+            raise TypeError(f"config must hold JSON values only ({type(e).__name__}: {e})") from None
         return self.directory / f"{config_key(config)}.json"
 
     def get_or_compute(self, config: dict, compute: Callable[[], dict]) -> dict:
+        """The stored result for ``config``, or ``compute()`` stored and returned as a later run will read it.
+
+        Parameters
+        ----------
+        config : dict
+            JSON values naming the cell (its key is their SHA-256).
+        compute : callable
+            ``compute()`` returns the JSON-able result (nested at most :data:`MAX_DEPTH` deep).
+
+        Returns
+        -------
+        The result, as it reads back from JSON (tuples become lists).
+        """
         path = self.path(config)
+        if not callable(compute):
+            raise TypeError(f"compute must be a callable returning the result, got {type(compute).__name__}")
         if path.exists() or path.is_symlink():
             try:
                 result = read_entry(path, config)
@@ -110,7 +133,20 @@ class ResultCache:
                               RuntimeWarning, stacklevel=2)
         self.misses += 1
         result = compute()
-        stored = json.loads(_canonical(result))  # what a later run reads back
-        atomic_write_text(path, json.dumps({"schema": SCHEMA, "config": config, "result": stored,
-                                            "sha256": checksum(stored)}, sort_keys=True, default=float))
+        try:
+            stored = json.loads(_canonical(result))  # what a later run reads back
+        except (TypeError, ValueError, RecursionError) as e:
+            raise TypeError(f"the result of compute() is not JSON-able ({type(e).__name__}: {e}); return numbers, "
+                            "strings, lists and dicts") from None
+        text = json.dumps({"schema": SCHEMA, "config": config, "result": stored, "sha256": checksum(stored)},
+                          sort_keys=True, default=float)
+        for name, part in (("config", config), ("the result of compute()", stored)):
+            depth = json_depth(_canonical(part).encode()) + 1  # inside the entry's own braces
+            if depth > MAX_DEPTH:
+                raise ValueError(f"{name} is nested {depth} deep; a cache entry holds at most {MAX_DEPTH} levels "
+                                 "(a deeper one could not be read back)")
+        if len(text.encode()) > MAX_ENTRY_BYTES:
+            raise ValueError(f"the result of compute() takes {len(text.encode())} bytes as JSON; a cache entry holds at "
+                             f"most {MAX_ENTRY_BYTES} (a larger one could not be read back)")
+        atomic_write_text(path, text)
         return stored

@@ -19,6 +19,8 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hessverify._validation import as_path
+
 #: temporary files are named ``.tmp-hessverify-<target name>.<random><suffix>``
 TEMP_PREFIX = ".tmp-hessverify-"
 
@@ -46,7 +48,7 @@ def refuse_symlinks(root: str | Path) -> None:
     root : str or Path
         The output folder.
     """
-    root = Path(root)
+    root = as_path("root", root)
     if not root.is_dir():
         return
     for folder, dirs, files in os.walk(root, followlinks=False):
@@ -111,12 +113,15 @@ def _parent_fd(path: Path) -> int:
     path = Path(os.path.abspath(path))
     root = _root_of(path.parent)
     rel = path.parent.relative_to(root) if root is not None else None
-    if rel is None:  # outside every confining root: only the target itself is guarded
-        path.parent.mkdir(parents=True, exist_ok=True)
-        start, parts = path.parent, ()
-    else:
-        root.mkdir(parents=True, exist_ok=True)
-        start, parts = root, rel.parts
+    try:
+        if rel is None:  # outside every confining root: only the target itself is guarded
+            path.parent.mkdir(parents=True, exist_ok=True)
+            start, parts = path.parent, ()
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            start, parts = root, rel.parts
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"cannot write {path}: a file stands where a folder on its path should be") from None
     fd = os.open(start, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     here = start
     try:
@@ -152,7 +157,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     write : callable
         ``write(tmp_path)`` writes the whole content to ``tmp_path``.
     """
-    path = Path(path)
+    path = as_path("path", path)
+    if not callable(write):
+        raise TypeError(f"write must be a callable write(tmp_path), got {type(write).__name__}")
     dir_fd = _parent_fd(path)
     tmp = f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}{path.suffix}"
     try:
@@ -179,12 +186,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (:func:`atomic_write`)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (:func:`atomic_write`)."""
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    atomic_write(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))  # UTF-8, newlines as given
+
 
 
 def read_bounded(path: str | Path, max_bytes: int) -> bytes:

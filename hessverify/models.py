@@ -111,9 +111,12 @@ def _singular_values(values, k: int, dtype: torch.dtype) -> torch.Tensor:
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray, torch.Tensor, int, float)):
         raise TypeError(f"singular_values must be a sequence of min(widths) = {k} numbers, got {type(values).__name__}")
     try:
-        s = torch.as_tensor(values).reshape(-1)
+        s = torch.as_tensor(values)
     except (TypeError, ValueError, RuntimeError, OverflowError) as e:
         raise TypeError(f"singular_values must be {k} numbers ({e})") from None
+    if s.ndim > 1:
+        raise ValueError(f"singular_values must be 1-D ({k} numbers), got shape {tuple(s.shape)}")
+    s = s.reshape(-1)
     if s.dtype == torch.bool or s.is_complex():
         raise TypeError(f"singular_values must be real numbers, got dtype {s.dtype}")
     s = s.to(dtype)
@@ -197,9 +200,9 @@ def unbalanced_weights(
         scales = [2.0 ** (l - (depth + 1) / 2) for l in range(1, depth + 1)]
     if isinstance(scales, (str, bytes)) or not isinstance(scales, (Sequence, np.ndarray, torch.Tensor)):
         raise TypeError(f"scales must be a sequence of {depth} numbers (one per layer), got {type(scales).__name__}")
-    scales = [as_float(f"scales[{i}]", c) for i, c in enumerate(list(scales))]
     if len(scales) != depth:
         raise ValueError(f"scales has {len(scales)} entries; pass one per layer ({depth})")
+    scales = [as_float(f"scales[{i}]", c) for i, c in enumerate(list(scales))]
     out = []
     for c, d_in, d_out in zip(scales, widths[:-1], widths[1:]):
         u = _haar_orthonormal(d_out, k, generator, dtype)
@@ -218,7 +221,8 @@ def balanced_factorization(
     widths, generator, _ = _check_common(widths, generator, torch.float64)
     W = check_tensor("W", W, ndim=2)
     if tuple(W.shape) != (widths[-1], widths[0]):
-        raise ValueError(f"W has shape {tuple(W.shape)}; the end-to-end map needs (d_L, d_0) = {(widths[-1], widths[0])}")
+        raise ValueError(f"W has shape {tuple(W.shape)} but widths={widths} needs the end-to-end map of shape "
+                         f"(d_L, d_0) = {(widths[-1], widths[0])}")
     k = min(widths)
     U, S, Vh = torch.linalg.svd(W, full_matrices=False)
     U, S, Vh = U[:, :k], S[:k], Vh[:k]  # k <= min(d_0, d_L): the thin SVD has enough triplets

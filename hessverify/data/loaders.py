@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import os
 import pickle
 import struct
 import zlib
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hessverify._validation import as_bool, as_int, format_bytes, memory_limit, num_elements
+from hessverify._validation import as_bool, as_int, as_path, format_bytes, memory_limit, num_elements
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
                0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -76,10 +75,11 @@ def _idx_header(f, path: Path, max_bytes: int) -> tuple[tuple[int, ...], np.dtyp
     shape = struct.unpack(">" + "I" * ndim, raw)
     dtype = np.dtype(_IDX_DTYPES[magic[2]])
     need = num_elements(shape) * dtype.itemsize
-    cap = min(max_bytes, memory_limit())
-    if need > cap:
-        raise ValueError(f"{path} declares shape {shape}: {format_bytes(need)} of data, more than the "
-                         f"{format_bytes(cap)} this loader reads; the header is corrupt or crafted, fetch the file again")
+    limit = memory_limit()
+    if need > min(max_bytes, limit):
+        cap = f"max_bytes={max_bytes}" if max_bytes <= limit else f"the {format_bytes(limit)} memory limit"
+        raise ValueError(f"{path} declares shape {shape}: {format_bytes(need)} of data, more than {cap}; the header "
+                         "is corrupt or crafted (fetch the file again), or raise max_bytes")
     return shape, dtype, need
 
 
@@ -101,7 +101,7 @@ def read_idx(path: str | Path, *, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     numpy.ndarray
         The array, in the file's dtype and shape.
     """
-    path = Path(path)
+    path = _check_root(path, "path")
     max_bytes = as_int("max_bytes", max_bytes, minimum=0)
     try:
         with _open_stream(path) as f:
@@ -114,6 +114,10 @@ def read_idx(path: str | Path, *, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
                     break
                 got += n
             extra = len(_read_upto(f, 1))
+    except FileNotFoundError:
+        raise DataFilesMissingError(f"IDX file {path} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise ValueError(f"path={str(path)!r} is a folder; pass the IDX file itself") from None
     except (OSError, EOFError, zlib.error) as e:
         raise ValueError(f"cannot read IDX file {path}: {e}; the file is corrupt or truncated, fetch it again") from e
     if got < need or extra:
@@ -267,6 +271,10 @@ def load_mnist_csv(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         with _open_stream(path) as f:
             rows = np.loadtxt(_bounded_lines(f, path, MAX_CSV_BYTES), delimiter=",", dtype=np.float64, ndmin=2)
+    except FileNotFoundError:
+        raise DataFilesMissingError(f"CSV file {path} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise ValueError(f"path={str(path)!r} is a folder; pass the CSV file itself") from None
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not a CSV of numbers ({e}); fetch the file again") from e
     except ValueError as e:
@@ -303,8 +311,4 @@ def _bounded_lines(f, path: Path, max_bytes: int):
 
 def _check_root(root, name: str = "root") -> Path:
     """``root`` as a Path (a str or os.PathLike, not empty)."""
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {type(root).__name__}")
-    if os.fspath(root) == "":
-        raise ValueError(f"{name}='' names nothing; pass the folder or file of the data set")
-    return Path(root)
+    return Path(as_path(name, root))

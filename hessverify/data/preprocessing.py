@@ -31,7 +31,11 @@ def whiten(X: torch.Tensor, sigma_x: float = 1.0) -> torch.Tensor:
             f"X has numerical column rank {rank} < d0={d0}, so it cannot be whitened; remove constant or "
             "collinear columns first (hessverify.data.drop_constant_columns)"
         )
-    return (n**0.5) * sigma_x * q
+    out = (n**0.5) * sigma_x * q
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"sigma_x = {sigma_x} overflows {X.dtype}: the whitened inputs would hold Inf; use a smaller "
+                         "sigma_x")
+    return out
 
 
 def drop_constant_columns(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,10 +68,9 @@ def pool_images(X: torch.Tensor, side: int, factor: int) -> torch.Tensor:
     ``(n, (side // factor)^2)``; e.g. 28x28 MNIST to 14x14, so that a few hundred samples exceed the features."""
     side = check_positive_int("side", side)
     factor = as_int("factor", factor)
-    if not isinstance(X, torch.Tensor) or X.ndim != 2 or X.shape[1] != side * side:
-        shape = tuple(X.shape) if hasattr(X, "shape") else type(X).__name__
-        raise ValueError(f"X has shape {shape}; pool_images needs rows of side*side = {side * side} pixels")
     X = as_tensor_2d("X", X)
+    if X.shape[1] != side * side:
+        raise ValueError(f"X has shape {tuple(X.shape)}; pool_images needs rows of side*side = {side * side} pixels")
     if factor < 1 or side % factor:
         raise ValueError(f"factor={factor} must be a positive divisor of side={side}")
     images = X.reshape(-1, 1, side, side)

@@ -26,6 +26,8 @@ def symmetric_from_eigenvalues(eigenvalues, seed: int = 0, dtype: torch.dtype = 
         lam = torch.as_tensor(np.ascontiguousarray(lam, dtype=np.float64), dtype=dtype).reshape(-1)
     except (TypeError, ValueError, OverflowError) as e:
         raise TypeError(f"eigenvalues must be a 1-D sequence of real numbers ({e})") from None
+    if np.ndim(eigenvalues) > 1:
+        raise ValueError(f"eigenvalues must be 1-D, got shape {np.shape(eigenvalues)}")
     if lam.numel() == 0 or not bool(torch.isfinite(lam).all()):
         raise ValueError("eigenvalues must be a non-empty list of finite numbers")
     check_allocation("the symmetric matrix", (lam.numel(), lam.numel()), dtype, hint="pass fewer eigenvalues")
@@ -50,7 +52,8 @@ def family_spectrum(name: str, n: int, seed: int = 0, *, gaussian_sd: float = 10
     rng = np.random.default_rng(as_seed("seed", seed))
     gaussian_sd = as_float("gaussian_sd", gaussian_sd, minimum=0, min_inclusive=False)
     if name == "gaussian":
-        lam = rng.standard_normal(n) * gaussian_sd
+        with np.errstate(over="ignore"):
+            lam = rng.standard_normal(n) * gaussian_sd
     elif name == "uniform":
         lam = rng.uniform(-50, 50, n)
     elif name == "banded":
@@ -62,6 +65,8 @@ def family_spectrum(name: str, n: int, seed: int = 0, *, gaussian_sd: float = 10
         lam = np.concatenate([rng.normal(0, 1, n - 20), rng.uniform(20, 60, 10), -rng.uniform(20, 60, 10)])
     else:
         raise ValueError(f"name={name!r} is not a family; choose one of {FAMILIES}")
+    if not np.isfinite(lam).all():
+        raise ValueError(f"gaussian_sd={gaussian_sd} overflows: the spectrum holds Inf; use a smaller gaussian_sd")
     return np.sort(lam)[::-1]
 
 
