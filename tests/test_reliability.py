@@ -419,11 +419,23 @@ def test_deep_and_huge_cache_entries_are_set_aside_not_parsed(tmp_path, monkeypa
     path.write_text("[" * 100_000 + "]" * 100_000)  # json.loads: RecursionError
     with pytest.warns(RuntimeWarning, match="nested 100000 deep"):
         assert cache.get_or_compute(config, lambda: {"v": 1}) == {"v": 1}
-    monkeypatch.setattr(cache_mod, "MAX_ENTRY_BYTES", 50)
-    path.write_text(json.dumps({"schema": 2, "config": config, "result": {"v": "x" * 100}, "sha256": ""}))
-    with pytest.warns(RuntimeWarning, match="larger than 50 bytes"):
+    monkeypatch.setattr(cache_mod, "MAX_ENTRY_BYTES", 300)
+    path.write_text(json.dumps({"schema": 2, "config": config, "result": {"v": "x" * 1000}, "sha256": ""}))
+    with pytest.warns(RuntimeWarning, match="larger than 300 bytes"):
         assert ResultCache(tmp_path).get_or_compute(config, lambda: {"v": 2}) == {"v": 2}
     assert cache_mod.json_depth(b'{"a": "[[[[", "b": [[1]]}') == 3  # brackets in strings do not count
+    # what could not be read back is never written: too deep or too large is refused at the write
+    with pytest.raises(ValueError, match="nested 102 deep"):
+        ResultCache(tmp_path).get_or_compute({"cell": 2}, lambda: {"v": _nest(100)})
+    with pytest.raises(ValueError, match="takes .* bytes as JSON; a cache entry holds at most 300"):
+        ResultCache(tmp_path).get_or_compute({"cell": 3}, lambda: {"v": "y" * 1000})
+
+
+def _nest(depth):
+    out = 0
+    for _ in range(depth):
+        out = [out]
+    return out
 
 
 def test_a_cache_entry_that_is_a_link_is_not_read(tmp_path, outside):
