@@ -82,6 +82,9 @@ class Target:
     #: (argument, family) -> expectation, where this target's contract differs from its kind's (a CLI option left
     #: out is its default; a zero size is a valid allocation)
     expect: tuple[tuple[str, str, str], ...] = ()
+    #: for an API that answers bad input with a result that says so (``compare``'s "error" verdict): the message of
+    #: such a result, else None; a refusal counts as an error raised with that message
+    refusal: Callable[[Any], str | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,14 +174,14 @@ def _seed_families(arg: Arg):
 def _real_families(arg: Arg):
     lo = arg.lo if arg.lo is not None else 0.1
     hi = arg.hi if arg.hi is not None else 10.0
-    fam = [("numpy float64", "equivalent", lambda b: np.float64(b)),
-           ("numpy float32 exact", "either", lambda b: np.float32(b)),
+    fam = [("numpy float64", "equivalent", lambda b: np.float64(_need(b))),
+           ("numpy float32 exact", "either", lambda b: np.float32(_need(b))),
            ("NaN", "invalid", lambda b: math.nan), ("Inf", "invalid", lambda b: math.inf),
            ("-Inf", "invalid", lambda b: -math.inf), ("bool for float", "invalid", lambda b: True),
-           ("string float", "invalid", lambda b: "0.5"), ("0-dim tensor", "either", lambda b: torch.tensor(b)),
+           ("string float", "invalid", lambda b: "0.5"), ("0-dim tensor", "either", lambda b: torch.tensor(_need(b))),
            ("huge 1e308", "either", lambda b: 1e308), ("huge int 10**400", "either", lambda b: 10**400),
-           ("tiny 1e-300", "either", lambda b: 1e-300), ("negative", "either", lambda b: -abs(b) - 1.0),
-           ("zero", "either", lambda b: 0.0), ("1-element list", "invalid", lambda b: [b])]
+           ("tiny 1e-300", "either", lambda b: 1e-300), ("negative", "either", lambda b: -abs(_need(b)) - 1.0),
+           ("zero", "either", lambda b: 0.0), ("1-element list", "invalid", lambda b: [_need(b)])]
     fam += [(f"in range {v:.3g}", "either", (lambda v: lambda b: v)(v)) for v in np.linspace(lo, hi, 5)]
     fam += [("drawn in range", "either", lambda b, draw: draw(st.floats(lo, hi))),
             ("drawn any float", "either", lambda b, draw: _finite_or_invalid(draw(st.floats())))]
@@ -195,6 +198,13 @@ class Expect:
 
 def _finite_or_invalid(x: float):
     return x if math.isfinite(x) else Expect(x, "invalid")
+
+
+def _need(b):
+    """The base value, which a family derives its value from (a None base has no numpy twin: not applicable)."""
+    if b is None:
+        raise ValueError("the base value is None")
+    return b
 
 
 def _bool_families(arg: Arg):
@@ -590,6 +600,7 @@ def _short(value) -> str:
             text = repr(value)
     except Exception:  # noqa: BLE001
         text = f"<{type(value).__name__}>"
+    text = " ".join(text.split())
     return text if len(text) <= 70 else text[:67] + "..."
 
 
@@ -679,7 +690,7 @@ def same(a, b, depth: int = 0) -> bool:
         return a.keys() == b.keys() and all(same(a[k], b[k], depth + 1) for k in a)
     if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b) and type(a) is type(b):
         return all(same(getattr(a, f.name), getattr(b, f.name), depth + 1) for f in dataclasses.fields(a)
-                   if f.name not in ("seconds", "elapsed", "wall_time"))
+                   if f.name not in ("seconds", "elapsed", "wall_time", "num_matvecs"))  # costs may differ
     try:
         return bool(a == b)
     except Exception:  # noqa: BLE001
@@ -715,6 +726,11 @@ def run_call(target: Target, mutation: Mutation, *, seconds: float = 10.0) -> Ca
         return Call(target.name, mutation, "deep", _trim(f"{type(e).__name__}: {e} | {_where(e)}"),
                     time.perf_counter() - start)
     elapsed = time.perf_counter() - start
+    refused = target.refusal(result) if target.refusal is not None else None
+    if refused is not None:
+        named = _names_arg(refused, arg, mutation.value)
+        outcome = ("refused" if mutation.expect == "equivalent" else "clear") if named else "unclear"
+        return Call(target.name, mutation, outcome, _trim(f"refusal: {refused}"), elapsed)
     if mutation.expect == "invalid":
         return Call(target.name, mutation, "silent", "returned for an invalid value", elapsed)
     if not target.nan_ok and has_nan(result):
