@@ -61,7 +61,18 @@ def refuse_symlinks(root: str | Path) -> None:
 @contextlib.contextmanager
 def confine_writes(root: str | Path) -> Iterator[Path]:
     """Within the block, every :func:`atomic_write` under ``root`` walks from ``root`` with ``O_NOFOLLOW`` (a
-    link at ``root/a`` is refused when writing ``root/a/b.md``, not only a link at ``b.md``)."""
+    link at ``root/a`` is refused when writing ``root/a/b.md``, not only a link at ``b.md``).
+
+    Parameters
+    ----------
+    root : str or Path
+        The output folder (itself may be a link: the caller chose it).
+
+    Returns
+    -------
+    Iterator[Path]
+        A context manager yielding the absolute root.
+    """
     root = Path(os.path.abspath(root))
     token = _ROOTS.set((*_ROOTS.get(), root))
     try:

@@ -65,6 +65,16 @@ def output_lock(out: Path):
     The kernel drops the lock when its holder exits, however it exits, so a killed run leaves no stale lock and
     nothing reads a pid to guess. The file is opened with ``O_NOFOLLOW`` (a link there is refused) and never
     removed (removing it would let two runs lock two different files); it holds the holder's pid for messages.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder (it must exist).
+
+    Raises
+    ------
+    ReportsBusy
+        Another run holds the lock.
     """
     out = Path(out)
     lock = out / ".lock"
