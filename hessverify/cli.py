@@ -18,7 +18,8 @@ def _conjecture_files(paths: list[str]) -> list[str]:
                         if f.endswith(".py") and (f.startswith("test_") or f.endswith("_test.py"))]
         else:
             out.append(path)
-    return out
+    # a path that starts with "-" would reach pytest as an option
+    return [os.path.join(".", p) if p.startswith("-") else p for p in out]
 
 
 def _verify(args) -> int:
@@ -31,8 +32,13 @@ def _verify(args) -> int:
         if not os.path.exists(path):
             print(f"hessverify verify: {path} does not exist; pass conjecture files or directories", file=sys.stderr)
             return 2
+    files = _conjecture_files(args.paths)
+    if not files:  # pytest given no file would collect every test under the current directory
+        print(f"hessverify verify: no test_*.py or *_test.py file in {' '.join(args.paths)}; pass conjecture files "
+              "or a folder that holds some", file=sys.stderr)
+        return 2
     os.environ["HYPOTHESIS_PROFILE"] = args.profile
-    pytest_args = [*_conjecture_files(args.paths), "-p", "no:cacheprovider", "-v", "-rN", "--no-header",
+    pytest_args = [*files, "-p", "no:cacheprovider", "-v", "-rN", "--no-header",
                    "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if args.report:
         pytest_args += ["--hessverify-report", args.report]
@@ -72,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "reports":
         from hessverify.reports.runner import ReportsBusy, run_reports
 
+        if args.out is not None and args.out.strip() == "":
+            print("hessverify reports: --out '' names no folder (it would write into the current directory); pass a "
+                  "folder such as --out reports/mine", file=sys.stderr)
+            return 2
         try:
             run_reports(args.out, args.profile, args.seed, args.only, device=args.device, replace=args.replace)
         except (ValueError, TypeError, ReportsBusy) as e:

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
-from hessverify._validation import check_positive_int_sequence, check_finite
+from hessverify._validation import (as_bool, as_float, check_allocation, check_device, check_dtype, check_finite,
+                                   check_generator, check_positive_int_sequence, check_tensor)
 
 Activation = Literal["tanh", "relu", "sigmoid"]
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
@@ -32,11 +34,16 @@ def linear_network(
     initialisation. Biases, when asked for, start at PyTorch's default.
     """
     widths = check_positive_int_sequence("widths", widths, min_len=2)
-    if activation is not None and activation not in _ACTIVATIONS:
+    if activation is not None and not (isinstance(activation, str) and activation in _ACTIVATIONS):
         raise ValueError(
             f"activation={activation!r} is not supported; use None (linear), "
             + ", ".join(repr(a) for a in _ACTIVATIONS)
         )
+    bias = as_bool("bias", bias)
+    dtype = check_dtype("dtype", dtype)
+    device = None if device is None else check_device("device", device)
+    for d_in, d_out in zip(widths[:-1], widths[1:]):
+        check_allocation("a weight matrix", (d_out, d_in), dtype, device=device, hint="use smaller widths")
     layers: list[nn.Module] = []
     for l, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:])):
         if l > 0 and activation is not None:
@@ -63,6 +70,8 @@ def get_weights(model: nn.Module) -> list[torch.Tensor]:
 def load_weights(model: nn.Module, weights: Sequence[torch.Tensor]) -> nn.Module:
     """Copy ``weights`` (one per ``nn.Linear``, shape ``(d_l, d_{l-1})``) into ``model`` in place."""
     layers = linear_layers(model)
+    if isinstance(weights, (torch.Tensor, np.ndarray)) or not isinstance(weights, Sequence):
+        raise TypeError(f"weights must be a list of weight matrices, one per Linear layer, got {type(weights).__name__}")
     weights = list(weights)
     if len(weights) != len(layers):
         raise ValueError(
@@ -70,7 +79,12 @@ def load_weights(model: nn.Module, weights: Sequence[torch.Tensor]) -> nn.Module
             "pass one weight matrix per layer"
         )
     for l, (layer, w) in enumerate(zip(layers, weights), start=1):
-        w = torch.as_tensor(w)
+        if not isinstance(w, (torch.Tensor, np.ndarray)):
+            raise TypeError(f"weights[{l - 1}] must be a tensor of shape {tuple(layer.weight.shape)}, got "
+                            f"{type(w).__name__}")
+        w = check_tensor(f"weights[{l - 1}]", w, dtype="any", allow_empty=True, finite=False)
+        if w.is_complex() or w.dtype == torch.bool:
+            raise TypeError(f"weights[{l - 1}] has dtype {w.dtype}; pass real weights")
         if tuple(w.shape) != tuple(layer.weight.shape):
             raise ValueError(
                 f"weights[{l - 1}] (W_{l}) has shape {tuple(w.shape)} but layer {l} needs "
@@ -80,6 +94,40 @@ def load_weights(model: nn.Module, weights: Sequence[torch.Tensor]) -> nn.Module
         with torch.no_grad():
             layer.weight.copy_(w.to(layer.weight))
     return model
+
+
+def _check_common(widths, generator, dtype) -> tuple[tuple[int, ...], torch.Generator | None, torch.dtype]:
+    """The arguments every weight builder shares, checked, with each matrix's size checked before allocating."""
+    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    generator = check_generator("generator", generator)
+    dtype = check_dtype("dtype", dtype)
+    for d_in, d_out in zip(widths[:-1], widths[1:]):
+        check_allocation("a weight matrix", (d_out, d_in), dtype, hint="use smaller widths")
+    return widths, generator, dtype
+
+
+def _singular_values(values, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """``values`` as ``k`` finite non-negative numbers of ``dtype``."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray, torch.Tensor, int, float)):
+        raise TypeError(f"singular_values must be a sequence of min(widths) = {k} numbers, got {type(values).__name__}")
+    try:
+        s = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise TypeError(f"singular_values must be {k} numbers ({e})") from None
+    if s.ndim > 1:
+        raise ValueError(f"singular_values must be 1-D ({k} numbers), got shape {tuple(s.shape)}")
+    s = s.reshape(-1)
+    if s.dtype == torch.bool or s.is_complex():
+        raise TypeError(f"singular_values must be real numbers, got dtype {s.dtype}")
+    s = s.to(dtype)
+    if s.numel() != k:
+        raise ValueError(
+            f"singular_values has {s.numel()} entries but min(widths) = {k}; pass exactly min(widths) values"
+        )
+    check_finite("singular_values", s)
+    if bool((s < 0).any()):
+        raise ValueError("singular_values must be non-negative; pass their absolute values")
+    return s
 
 
 def _haar_orthonormal(rows: int, cols: int, generator: torch.Generator | None, dtype) -> torch.Tensor:
@@ -106,16 +154,9 @@ def balanced_weights(
     The appendix as printed says step 1 samples the *right* singular vectors of ``W_l``; that would
     overwrite ``V_l = U_{l-1}`` and break balance, so step 1 here samples the *left* ones, ``U_l``.
     """
-    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    widths, generator, dtype = _check_common(widths, generator, dtype)
     k = min(widths)
-    s = torch.as_tensor(singular_values, dtype=dtype).reshape(-1)
-    if s.numel() != k:
-        raise ValueError(
-            f"singular_values has {s.numel()} entries but min(widths) = {k}; pass exactly min(widths) values"
-        )
-    check_finite("singular_values", s)
-    if bool((s < 0).any()):
-        raise ValueError("singular_values must be non-negative; pass their absolute values")
+    s = _singular_values(singular_values, k, dtype)
     v = _haar_orthonormal(widths[0], k, generator, dtype)
     weights = []
     for d_out in widths[1:]:
@@ -129,7 +170,7 @@ def kaiming_uniform_weights(
     widths: Sequence[int], generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64
 ) -> list[torch.Tensor]:
     """PyTorch's default ``nn.Linear`` init, U(-1/sqrt(d_in), 1/sqrt(d_in)) (kaiming_uniform_, a=sqrt(5))."""
-    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    widths, generator, dtype = _check_common(widths, generator, dtype)
     out = []
     for d_in, d_out in zip(widths[:-1], widths[1:]):
         bound = 1.0 / d_in**0.5
@@ -151,16 +192,17 @@ def unbalanced_weights(
     layers are unrelated, so ``W_l W_l^T != W_{l+1}^T W_{l+1}``. ``scales`` defaults to ``2^{l - (L+1)/2}``
     (geometric, product one), so the end-to-end scale matches a balanced network with the same values.
     """
-    widths = check_positive_int_sequence("widths", widths, min_len=2)
+    widths, generator, dtype = _check_common(widths, generator, dtype)
     depth = len(widths) - 1
     k = min(widths)
-    s = torch.as_tensor(singular_values, dtype=dtype).reshape(-1)
-    if s.numel() != k:
-        raise ValueError(f"singular_values has {s.numel()} entries; pass exactly min(widths) = {k}")
+    s = _singular_values(singular_values, k, dtype)
     if scales is None:
         scales = [2.0 ** (l - (depth + 1) / 2) for l in range(1, depth + 1)]
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, (Sequence, np.ndarray, torch.Tensor)):
+        raise TypeError(f"scales must be a sequence of {depth} numbers (one per layer), got {type(scales).__name__}")
     if len(scales) != depth:
         raise ValueError(f"scales has {len(scales)} entries; pass one per layer ({depth})")
+    scales = [as_float(f"scales[{i}]", c) for i, c in enumerate(list(scales))]
     out = []
     for c, d_in, d_out in zip(scales, widths[:-1], widths[1:]):
         u = _haar_orthonormal(d_out, k, generator, dtype)
@@ -176,10 +218,11 @@ def balanced_factorization(
     (``k = min(widths)``): with ``W ~ U_k S_k V_k^T``, every layer has singular values ``S_k^{1/L}``,
     ``W_1 = R_1 S^{1/L} V_k^T``, ``W_l = R_l S^{1/L} R_{l-1}^T``, ``W_L = U_k S^{1/L} R_{L-1}^T`` with random
     orthonormal ``R_l``. This is the balanced minimiser of 003 §4 (eq 12-13)."""
-    widths = check_positive_int_sequence("widths", widths, min_len=2)
-    W = torch.as_tensor(W)
+    widths, generator, _ = _check_common(widths, generator, torch.float64)
+    W = check_tensor("W", W, ndim=2)
     if tuple(W.shape) != (widths[-1], widths[0]):
-        raise ValueError(f"W has shape {tuple(W.shape)}; the end-to-end map needs (d_L, d_0) = {(widths[-1], widths[0])}")
+        raise ValueError(f"W has shape {tuple(W.shape)} but widths={widths} needs the end-to-end map of shape "
+                         f"(d_L, d_0) = {(widths[-1], widths[0])}")
     k = min(widths)
     U, S, Vh = torch.linalg.svd(W, full_matrices=False)
     U, S, Vh = U[:, :k], S[:k], Vh[:k]  # k <= min(d_0, d_L): the thin SVD has enough triplets

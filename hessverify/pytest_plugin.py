@@ -2,7 +2,8 @@
 
 - registers hessverify's hypothesis profiles (``HYPOTHESIS_PROFILE=ci|dev|verify``) without loading any: each
   ``@conjecture`` applies the active one to itself, other hypothesis tests keep their own settings,
-- collects ``@conjecture`` functions whatever their name,
+- collects ``@conjecture`` functions whatever their name, and ignores torch.func's ``torch.jit.script``
+  deprecation warning in those items only (never a session-wide filter),
 - with ``--hessverify-report PREFIX`` writes ``PREFIX.md`` and ``PREFIX.json`` with every claim's verdict.
 """
 from __future__ import annotations
@@ -20,15 +21,20 @@ def pytest_addoption(parser):
                      help="write the claims' verdicts to PREFIX.md and PREFIX.json")
 
 
+#: raised inside torch.func on every vmap that hessverify runs; not the user's concern. Ignored in hessverify's own
+#: tests (the ``@conjecture`` items) only: other tests of the session keep their warning filters
+_OWN_FILTER = "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+
+
 def pytest_configure(config):
     register_profiles()
-    # raised inside torch.func on every vmap; not the user's concern
-    config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
 
 def pytest_pycollect_makeitem(collector, name, obj):
     if getattr(obj, "_hessverify_claim", None) is not None and isinstance(collector, pytest.Module):
-        return [pytest.Function.from_parent(collector, name=name)]
+        item = pytest.Function.from_parent(collector, name=name)
+        item.add_marker(pytest.mark.filterwarnings(_OWN_FILTER))
+        return [item]
     return None
 
 

@@ -9,7 +9,7 @@ from hessverify.claims import assumptions as A, strategies as st
 from hessverify.claims import conjecture
 from hessverify.data import (gaussian_inputs, gaussian_mixture, labels_with_proportion, load_real_dataset, one_hot,
                              pool_images, random_labels, whiten)
-from hessverify.data import load_mnist_csv
+from hessverify.data import DataFilesMissingError, load_mnist_csv
 from hessverify.estimators import (exact, hutchinson, hutchpp, lanczos, lanczos_ritz, lobpcg, spectral_density)
 from hessverify.models import balanced_weights, linear_network, load_weights, unbalanced_weights
 from hessverify.operators import cuda_graphed, ggn, hessian, ntk
@@ -46,7 +46,7 @@ ROWS = [
      ValueError, 'factor=0 must be a positive'),
     ('load_real_dataset unknown', lambda t: load_real_dataset("imagenet"), ValueError, "name='imagenet' is not a kno"),
     ('load_mnist_csv missing', lambda t: load_mnist_csv("/nonexistent.csv"),
-     ValueError, '/nonexistent\\.csv is not a CS'),
+     DataFilesMissingError, '/nonexistent\\.csv does not exist'),
     ('linear_network widths str', lambda t: linear_network("22"), TypeError, 'widths must be a sequence of'),
     ('linear_network activation', lambda t: linear_network((2,2), activation="gelu"), ValueError, "activation='gelu' is not sup"),
     ('balanced_weights nan', lambda t: balanced_weights((2,2), torch.tensor([float('nan'), 1.0])),

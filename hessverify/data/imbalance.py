@@ -11,28 +11,43 @@ from __future__ import annotations
 
 import torch
 
-from hessverify._validation import check_positive_int
+from hessverify._validation import (as_float, as_int, as_labels, check_allocation, check_generator,
+                                   check_positive_int)
+
+#: class counts and labels go through int64 tensors
+_INT64_MAX = 2**63 - 1
 
 
 def label_proportions(labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
     """Empirical class proportions ``alpha_c`` (003 §4: ``alpha_i = sigma_i(Y)^2 / n`` for one-hot ``Y``)."""
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.is_floating_point() or labels.numel() == 0:
-        raise TypeError("labels must be a non-empty 1-D integer tensor of class indices")
-    labels = labels.long()
+    if num_classes is not None:
+        num_classes = as_int("num_classes", num_classes, minimum=1, maximum=_INT64_MAX)
+        check_allocation("the proportions", (num_classes,), torch.float64, hint="lower num_classes")
+    labels = as_labels("labels", labels, num_classes=num_classes)
     c = int(labels.max()) + 1 if num_classes is None else num_classes
     return torch.bincount(labels, minlength=c).double() / labels.numel()
 
 
-def _class_counts(n: int, alpha_max: float, num_classes: int, majority: int) -> list[int]:
+def _class_counts(n: int, alpha_max: float, num_classes: int, majority: int) -> dict[int, int]:
+    """``{class: count}`` of the classes that get samples: the majority ``round(alpha_max n)``, the other
+    ``C - 1`` the rest as evenly as integers allow (earlier classes first). Only non-zero counts are listed, so the
+    work is O(n) whatever ``num_classes`` is."""
     n_major = int(round(alpha_max * n))
-    rest = n - n_major
-    minority = [c for c in range(num_classes) if c != majority]
-    base, extra = divmod(rest, len(minority)) if minority else (0, 0)
-    counts = [0] * num_classes
-    counts[majority] = n_major
-    for i, c in enumerate(minority):
-        counts[c] = base + (1 if i < extra else 0)
+    rest, minority = n - n_major, num_classes - 1
+    counts = {majority: n_major}
+    if minority > 0 and rest > 0:
+        base, extra = divmod(rest, minority)
+        for i in range(min(minority, rest)):  # with base == 0 only the first ``extra`` classes get one each
+            counts[i if i < majority else i + 1] = base + (1 if i < extra else 0)
+    return counts
+
+
+def _balanced_counts(n: int, num_classes: int, majority: int) -> dict[int, int]:
+    """``n // C`` or ``n // C + 1`` per class, the majority class first among equals (non-zero counts only)."""
+    base, extra = divmod(n, num_classes)
+    counts = {majority: base + (1 if extra > 0 else 0)}
+    for i in range(min(num_classes - 1, n)):
+        counts[i if i < majority else i + 1] = base + (1 if i + 1 < extra else 0)
     return counts
 
 
@@ -52,40 +67,37 @@ def imbalanced_subset(
     ``n // C`` or ``n // C + 1`` samples. Samples within a class are drawn without replacement using
     ``generator``.
     """
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.is_floating_point():
-        raise TypeError("labels must be a 1-D integer tensor of class indices")
-    labels = labels.long()
     n = check_positive_int("n", n)
-    C = int(labels.max()) + 1 if num_classes is None else check_positive_int("num_classes", num_classes)
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= C):
-        raise ValueError(f"labels must lie in [0, {C}) (num_classes={C}); found {int(labels.min())}..{int(labels.max())}. "
-                         "Map them to class indices first")
+    generator = check_generator("generator", generator)
+    if num_classes is not None:
+        num_classes = as_int("num_classes", num_classes, minimum=1, maximum=_INT64_MAX)
+    labels = as_labels("labels", labels, num_classes=num_classes)
+    C = int(labels.max()) + 1 if num_classes is None else num_classes
     if C < 2:
         raise ValueError("labels has a single class; an imbalanced subset needs at least two classes")
-    if not isinstance(majority, int) or not 0 <= majority < C:
+    majority = as_int("majority", majority)
+    if not 0 <= majority < C:
         raise ValueError(f"majority={majority!r} must be a class index in [0, {C})")
-    alpha_max = float(alpha_max)
+    alpha_max = as_float("alpha_max", alpha_max)
     balanced = abs(alpha_max - 1.0 / C) <= 1e-12
     if not (balanced or 1.0 / C < alpha_max <= 1.0):
         raise ValueError(
             f"alpha_max={alpha_max} must lie in [1/C, 1] = [{1.0 / C:.4g}, 1] for C={C} classes: no class can hold "
             "less than an even share as the majority"
         )
-    if balanced:  # the majority class first among equals, so its share is the largest count
-        base, extra = divmod(n, C)
-        order = [majority] + [c for c in range(C) if c != majority]
-        counts = [0] * C
-        for i, c in enumerate(order):
-            counts[c] = base + (1 if i < extra else 0)
-    else:
-        counts = _class_counts(n, alpha_max, C, majority)
+    counts = _balanced_counts(n, C, majority) if balanced else _class_counts(n, alpha_max, C, majority)
+    present = int(labels.max()) + 1 if labels.numel() else 0
+    for c, need in counts.items():
+        if c >= present and need > 0:
+            raise ValueError(f"class {c} has 0 samples in labels but the subset needs {need} of them (n={n}, "
+                             f"alpha_max={alpha_max}, num_classes={C}); lower n or alpha_max, or num_classes")
     chosen = []
-    for c, need in enumerate(counts):
+    for c in range(min(C, present)):  # every class in order: the generator is used as it always was
+        need = counts.get(c, 0)
         pool = (labels == c).nonzero().flatten()
         if need > pool.numel():
             raise ValueError(
-                f"class {c} has {pool.numel()} samples but the subset needs {need} of them "
+                f"class {c} has {pool.numel()} samples in labels but the subset needs {need} of them "
                 f"(n={n}, alpha_max={alpha_max}); lower n or alpha_max"
             )
         perm = torch.randperm(pool.numel(), generator=generator)[:need]

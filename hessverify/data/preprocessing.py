@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from hessverify._validation import as_tensor_2d, check_positive_float, check_positive_int
+from hessverify._validation import (as_int, as_labels, as_tensor_2d, check_allocation, check_dtype,
+                                   check_positive_float, check_positive_int)
 
 
 def whiten(X: torch.Tensor, sigma_x: float = 1.0) -> torch.Tensor:
@@ -30,7 +31,11 @@ def whiten(X: torch.Tensor, sigma_x: float = 1.0) -> torch.Tensor:
             f"X has numerical column rank {rank} < d0={d0}, so it cannot be whitened; remove constant or "
             "collinear columns first (hessverify.data.drop_constant_columns)"
         )
-    return (n**0.5) * sigma_x * q
+    out = (n**0.5) * sigma_x * q
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"sigma_x = {sigma_x} overflows {X.dtype}: the whitened inputs would hold Inf; use a smaller "
+                         "sigma_x")
+    return out
 
 
 def drop_constant_columns(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,21 +57,19 @@ def reduce_to_column_rank(X: torch.Tensor) -> torch.Tensor:
 def one_hot(labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """One-hot targets ``(n, num_classes)`` from integer labels in ``[0, num_classes)``."""
     num_classes = check_positive_int("num_classes", num_classes)
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.is_floating_point():
-        raise TypeError("labels must be a 1-D integer tensor of class indices")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}); found range [{int(labels.min())}, {int(labels.max())}]. "
-            "Raise num_classes or relabel"
-        )
-    return torch.nn.functional.one_hot(labels.long(), num_classes).to(dtype)
+    dtype = check_dtype("dtype", dtype)
+    labels = as_labels("labels", labels, num_classes=num_classes, allow_empty=True)
+    check_allocation("the one-hot targets", (labels.numel(), num_classes), dtype, hint="lower num_classes")
+    return torch.nn.functional.one_hot(labels, num_classes).to(dtype)
 
 
 def pool_images(X: torch.Tensor, side: int, factor: int) -> torch.Tensor:
     """Rows of ``side x side`` images averaged over ``factor x factor`` blocks: ``(n, side^2)`` ->
     ``(n, (side // factor)^2)``; e.g. 28x28 MNIST to 14x14, so that a few hundred samples exceed the features."""
-    if X.ndim != 2 or X.shape[1] != side * side:
+    side = check_positive_int("side", side)
+    factor = as_int("factor", factor)
+    X = as_tensor_2d("X", X)
+    if X.shape[1] != side * side:
         raise ValueError(f"X has shape {tuple(X.shape)}; pool_images needs rows of side*side = {side * side} pixels")
     if factor < 1 or side % factor:
         raise ValueError(f"factor={factor} must be a positive divisor of side={side}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from hessverify._validation import as_bool
 from hessverify.data.loaders import DataFilesMissingError, load_cifar10, load_mnist_csv, load_mnist_idx
 
 REAL_DATASETS = ("digits", "mnist_5k", "mnist", "fashion_mnist", "cifar10")
@@ -62,8 +63,13 @@ def load_real_dataset(
     name: str = "digits", root: str | Path | None = None, train: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(X (n, d) float64, labels (n,))`` for one of ``REAL_DATASETS``; ``root`` for the file-based ones."""
-    if name not in REAL_DATASETS:
+    if not isinstance(name, str) or name not in REAL_DATASETS:
         raise ValueError(f"name={name!r} is not a known data set; choose one of {', '.join(map(repr, REAL_DATASETS))}")
+    train = as_bool("train", train)
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a path (str or pathlib.Path), got {type(root).__name__}")
+    if root is not None and str(root) == "":
+        raise ValueError("root='' names no folder; pass the folder that holds the data set's files")
     if name == "digits":
         return load_digits()
     if name == "mnist_5k":

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import re
+import secrets
 import time
 import warnings
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import torch
 
 from hessverify.cache import ResultCache
-from hessverify.files import atomic_write_text, remove_stale_temporaries
+from hessverify.files import atomic_write_text, confine_writes, refuse_symlinks, remove_stale_temporaries
 from hessverify.reports._common import PROFILES, Progress
 
 GROUPS = ("ablations", "seed_figures", "krylov", "sigmoid_mlp", "hierarchy")
@@ -57,49 +59,67 @@ class ReportsBusy(RuntimeError):
 
 @contextlib.contextmanager
 def output_lock(out: Path):
-    """Hold ``out/.lock`` for one run: a second run on the same folder is refused while the first is alive."""
+    """Hold an exclusive ``fcntl.flock`` on ``out/.lock`` for one run: a second run on the same folder is refused
+    (:class:`ReportsBusy`) while the first holds it, at any moment of either run.
+
+    The kernel drops the lock when its holder exits, however it exits, so a killed run leaves no stale lock and
+    nothing reads a pid to guess. The file is opened with ``O_NOFOLLOW`` (a link there is refused) and never
+    removed (removing it would let two runs lock two different files); it holds the holder's pid for messages.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder (it must exist).
+
+    Raises
+    ------
+    ReportsBusy
+        Another run holds the lock.
+    """
+    out = Path(out)
     lock = out / ".lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or "0")
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                raise ReportsBusy(f"another hessverify reports run (pid {pid}) is writing to {out}; wait for it to "
-                                   f"finish, or pass another --out") from None
-            lock.unlink(missing_ok=True)  # stale: its run is gone
-    else:
-        raise ReportsBusy(f"cannot take the lock {lock}")
     try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as e:
+        if lock.is_symlink():
+            raise ValueError(f"{lock} is a symbolic link; refusing to use it as the lock (remove it)") from None
+        raise ValueError(f"cannot open the lock file {lock} ({e.strerror}); pass a writable --out") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (BlockingIOError, PermissionError):
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            who = f"pid {holder}" if holder.isdigit() else "another process"
+            raise ReportsBusy(f"another hessverify reports run ({who}) is writing to {out}; wait for it to finish, "
+                              f"or pass another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
-        lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        os.close(fd)  # releases the lock
 
 
 def _check_writable(out: Path) -> None:
+    """Make ``out`` and prove it writable with a fresh probe file (``O_CREAT | O_EXCL | O_NOFOLLOW``, random name):
+    the probe can neither follow a link nor truncate an existing file."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        probe = out / f".write-test-{os.getpid()}-{secrets.token_hex(4)}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise ValueError(f"cannot write to {out} ({e.strerror}); pass a writable --out") from None
+
+
+def _check_out(out) -> Path:
+    """``out`` as a Path naming a folder: not empty (``--out ""`` would write into the current directory)."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a folder path (str or pathlib.Path), got {type(out).__name__}")
+    if os.fspath(out) == "":
+        raise ValueError("out='' names no folder (it would write into the current directory); pass a folder such as "
+                         "--out reports/mine")
+    return Path(out)
 
 
 def _check_not_mixed(out: Path, profile: str, seed: int, replace: bool) -> None:
@@ -129,10 +149,16 @@ def run_reports(out: str | Path | None = None, profile: str = "quick", seed: int
     unknown = set(only or []) - set(GROUPS)
     if unknown:
         raise ValueError(f"only={sorted(unknown)} names no report group; choose from {', '.join(GROUPS)}")
-    out = Path(out if out is not None else DEFAULT_OUT[profile])
-    _check_writable(out)
+    out = _check_out(out if out is not None else DEFAULT_OUT[profile])
+    folders = [out] + ([_check_out(cache_dir)] if cache_dir is not None else [])
+    for folder in folders:
+        refuse_symlinks(folder)  # before computing: a link under the folder could redirect a write outside it
+        _check_writable(folder)
     _check_not_mixed(out, profile, seed, replace)
-    with output_lock(out):
+    with output_lock(out), contextlib.ExitStack() as confined:
+        for folder in folders:
+            refuse_symlinks(folder)  # again, now that no other run can be making them
+            confined.enter_context(confine_writes(folder))
         remove_stale_temporaries(out)
         return _run(out, profile, seed, only, cache_dir, device)
 
