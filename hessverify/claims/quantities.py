@@ -22,7 +22,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from hessverify._validation import as_float, as_int
 from hessverify.claims.sequential import sequential_mean
+from hessverify.claims.settings import Setting
 from hessverify.claims.verdict import RESOLUTION, Measurement, rounding
 from hessverify.estimators import exact, lanczos
 from hessverify.exact import ExactProblem, exact_rank
@@ -219,6 +221,13 @@ def measure(setting, quantity: str | Callable, operator: str = "ggn", k: int | N
     (relative, default ``RESOLUTION``). A callable quantity with ``sampled = True`` is called as
     ``quantity(setting, prediction=..., rel_resolution=...)``.
     """
+    if not isinstance(setting, Setting):
+        raise TypeError(f"setting must be a hessverify.claims.Setting (build_setting(...) or a strategy's draw), "
+                        f"got {type(setting).__name__}")
+    if k is not None:
+        k = as_int("k", k, minimum=1)
+    if rel_resolution is not None:
+        rel_resolution = as_float("rel_resolution", rel_resolution, minimum=0, maximum=1, min_inclusive=False)
     eps = float(torch.finfo(setting.dtype).eps) if operator != "matrix" else float(np.finfo(float).eps)
     if callable(quantity):
         out = (quantity(setting, prediction=prediction, rel_resolution=rel_resolution)

@@ -20,7 +20,7 @@ from hessverify.exact.construct import cayley_orthogonal, diagonal, dyadic, orth
 from hessverify.exact.linear_models import ExactProblem, rational_array
 from hessverify.exact.rank import exact_rank
 from hessverify.models import balanced_factorization, balanced_weights, get_weights, linear_network
-from hessverify._validation import check_positive_int_sequence, check_choice
+from hessverify._validation import as_int, check_allocation, check_choice, check_positive_int_sequence
 
 KINDS = ("balanced_linear", "linear", "mlp", "symmetric_matrix", "linear_cnn")
 TARGETS = ("zero_loss", "teacher", "one_hot", "random_labels")
@@ -191,8 +191,14 @@ def build_setting(
     check_choice("loss", loss, LOSSES)
     check_choice("dtype", dtype, tuple(_DTYPES))
     check_choice("inputs", inputs, INPUTS)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed={seed!r} must be an int in [0, 2**63)")
+    seed = as_int("seed", seed, minimum=0, maximum=2**63 - 1)
+    if activation is not None:
+        check_choice("activation", activation, ("tanh", "relu", "sigmoid"))
+    if kind != "symmetric_matrix":  # the sizes the widths imply, before anything is drawn
+        rows = widths[0] if n is None else as_int("n", n, minimum=1)
+        check_allocation("the inputs (n x widths[0])", (rows, widths[0]), hint="lower widths or n")
+        for a, b in zip(widths[:-1], widths[1:]):
+            check_allocation("a weight matrix of widths", (b, a), hint="lower the widths")
     for name, flag in (("bias", bias), ("exact", exact), ("at_least_squares_solution", at_least_squares_solution)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {flag!r}")

@@ -33,6 +33,8 @@ from typing import Literal
 
 import numpy as np
 
+from hessverify._validation import as_bool
+
 Status = Literal["holds", "refuted", "inconclusive", "error"]
 STATUSES: tuple[str, ...] = ("holds", "refuted", "inconclusive", "error")
 RELATIONS = ("eq", "le", "ge")
@@ -146,6 +148,7 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
         raise ValueError(f"relation={relation!r} is not supported; use one of {RELATIONS}")
     if not isinstance(measurement, Measurement):
         raise TypeError(f"measurement must be a hessverify.claims.Measurement, got {type(measurement).__name__}")
+    sort = as_bool("sort", sort)
     try:
         pred = np.asarray(prediction, dtype=float)
     except (TypeError, ValueError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hessverify._validation import check_finite
+from hessverify._validation import as_int, check_finite
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,8 @@ class DataSource:
             Y = _to_tensor(Y, "Y")
             if not isinstance(Y, torch.Tensor):
                 raise TypeError(f"Y must be a tensor or numpy array, got {type(Y).__name__}")
-            if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                           or batch_size < 1):
-                raise ValueError(f"batch_size={batch_size!r} must be a positive int or None (one pass)")
+            if batch_size is not None:
+                batch_size = as_int("batch_size", batch_size, minimum=1)
             n = _leading_size(X, "X", batch_size_fn)
             if Y.ndim < 1 or Y.shape[0] != n:
                 raise ValueError(f"Y has {Y.shape[0] if Y.ndim else 0} rows but X has {n} samples; they must match "

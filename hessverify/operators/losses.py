@@ -51,6 +51,18 @@ def cross_entropy(output: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(output, Y.long())
 
 
+def _check_depends_on_output(fn, output: torch.Tensor, Y: torch.Tensor, where: str) -> None:
+    """Refuse a loss with no gradient path to the model output (``out.detach()`` inside, a constant): every
+    curvature operator of it would be silently zero."""
+    probe = output.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        value = fn(probe, Y)
+        if not isinstance(value, torch.Tensor) or not value.requires_grad:
+            raise ValueError(f"{where}: the loss does not depend on the model output (no gradient path: a .detach() "
+                             "or a constant inside the loss callable?); its Hessian and GGN would be zero. Compute the "
+                             "loss from the output it is given")
+
+
 def resolve_loss(loss: LossLike) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The loss function for a name or callable."""
     if callable(loss):
@@ -173,8 +185,12 @@ class Loss:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ValueError(f"{where}: the loss callable returned {shape}, not a scalar; per-sample values need a "
                              "reduction: reduction='mean' (or 'sum') in the loss")
+        if value.is_complex() or not value.is_floating_point():
+            raise ValueError(f"{where}: the loss callable returned a {value.dtype} scalar; it must be a real floating "
+                             "value")
         if not torch.isfinite(value):
             raise ValueError(f"{where}: the loss is {float(value)}; check the targets")
+        _check_depends_on_output(self.fn, output, Y, where)
         if several_batches and output.shape[0] > 0:
             with torch.no_grad():
                 doubled = float(self.fn(torch.cat([output, output]), torch.cat([Y, Y])))

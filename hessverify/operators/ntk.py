@@ -30,6 +30,12 @@ class NTKOperator(FlatParameters, CurvatureOperator):
             raise TypeError(f"X is complex ({X.dtype}); hessverify works with real tensors")
         if X.dtype != self.fm.dtype:
             raise TypeError(f"X has dtype {X.dtype} but the model has {self.fm.dtype}; convert one to match")
+        if X.ndim < 1 or X.shape[0] == 0 or X.numel() == 0:
+            raise ValueError(f"X has shape {tuple(X.shape)}: the NTK needs at least one sample (a leading batch "
+                             "dimension of size >= 1)")
+        if X.is_meta:
+            raise ValueError("X is on the meta device (no values); pass a tensor with data")
+        check_finite("X", X)
         self.X = X.to(self.fm.device)
         spy = AttentionSpy()
         with differentiable_attention(), spy:

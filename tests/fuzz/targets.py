@@ -511,7 +511,7 @@ def _other_targets() -> list[Target]:
                 Arg("Y", "tensor", lambda: _X(6, 2), names=("targets",)), i("batch_size", make=lambda: 3, lo=1, hi=7, optional=True)),
                "operators"),
         Target("operators.ntk", lambda **kw: O.ntk(**kw).dense(), (Arg("model", "model", _net), Arg("X", "tensor", _X)),
-               "operators"),
+               "operators", expect=(("X", "3-D", "either"),)),  # a model may take extra input dims (sequences)
         Target("training.TrainConfig", T.TrainConfig,
                (i("epochs", make=lambda: 5), Arg("lr", "real", lambda: 0.01, lo=1e-4, hi=0.1), i("window", make=lambda: 3),
                 Arg("min_improvement", "real", lambda: 1e-3, lo=0, hi=0.5),
@@ -538,7 +538,9 @@ def _other_targets() -> list[Target]:
         Target("claims.compare(empty measurement)", compare,
                (Arg("prediction", "floats", lambda: [], keyword=False),
                 Arg("measurement", "any", lambda: Measurement(np.array([]), np.array([]), "m", 0, 1e-16), keyword=False)),
-               "claims", _check_verdict, refusal=_verdict_refusal),
+               "claims", _check_verdict, refusal=_verdict_refusal,
+               # every call compares empty arrays: an error verdict is the right answer for all of them
+               expect=tuple(("prediction", f, "invalid") for f in ("list", "numpy array", "tuple"))),
         Target("claims.measure", measure,
                (Arg("setting", "any", lambda: build_setting("linear", (2, 2), n=4), keyword=False),
                 Arg("quantity", "choice", lambda: "lambda_max", choices=("lambda_max", "trace", "rank", "dense")),
