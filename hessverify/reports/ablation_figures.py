@@ -11,8 +11,9 @@ from hessverify.reports.ablation_cells import DEPTH
 from hessverify.reports.ablation_verdicts import relative_error
 from theory.linear import sharpness_from_labels
 
-def panel(ax, rows, title):
-    """Measured sharpness (Hessian: dots, GGN: open squares around them; hollow dots: not converged) and eq 14."""
+def panel(ax, rows, title, linear: bool = True):
+    """Measured sharpness (Hessian: dots, GGN: open squares around them; hollow dots: not converged) and, for linear
+    networks (``linear``), eq 14."""
     for conv in (True, False):
         sel = [r for r in rows if r["convergence"]["converged"] == conv]
         if not sel:
@@ -24,8 +25,9 @@ def panel(ax, rows, title):
     ax.plot([r["alpha_actual"] for r in rows], [r["lambda_max_ggn"] for r in rows], "s", ms=12, mfc="none",
             color="C1", zorder=2, label="GGN, Lanczos")
     grid = np.linspace(min(r["alpha_actual"] for r in rows), 1.0, 100)
-    ax.plot(grid, [sharpness_from_labels(a, DEPTH, 1.0) for a in grid], "k-", lw=1, label="eq (14) as printed")
-    if all(r["pred_projected"] is not None for r in rows):
+    if linear:
+        ax.plot(grid, [sharpness_from_labels(a, DEPTH, 1.0) for a in grid], "k-", lw=1, label="eq (14) as printed")
+    if linear and all(r["pred_projected"] is not None for r in rows):
         ax.plot([r["alpha_actual"] for r in rows], [r["pred_projected"] for r in rows], "D", ms=4, color="C2",
                 zorder=4, label="eq (14), projected labels")
     ax.set_xlabel(r"max. label proportion $\alpha_{max}$")
@@ -66,24 +68,39 @@ def loss_figure(rows, path: Path, title: str) -> str:
     return save_figure(fig, path)
 
 
-def along_figure(rows, path: Path, title: str) -> str:
-    """Two panels, points per checkpoint, one colour per alpha_max (converged cells filled, others hollow)."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+def along_figure(rows, path: Path, title: str, linear: bool = True) -> str:
+    """Points per checkpoint, one colour per alpha_max (converged cells filled, others hollow): lambda_max against
+    the epoch (every cell: has it settled?), and for linear networks the top 10 against eq (9) and the trace against
+    eq (7)."""
+    from hessverify.reports.ablation_verdicts import SETTLED_AT
+
+    fig, axes = plt.subplots(1, 3 if linear else 1, figsize=(15 if linear else 5.6, 3.9), squeeze=False)
+    a0 = axes[0][0]
     for i, r in enumerate(rows):
         ep = [c["epoch"] for c in r["along_training"]]
         conv = r["convergence"]["converged"]
+        style = dict(color=f"C{i}", mfc=f"C{i}" if conv else "white")
+        lab = f"alpha_max={r['alpha_actual']:.2f}" + ("" if conv else " (not converged)")
+        a0.plot(ep, [c["top"][0] for c in r["along_training"]], "o-", ms=5, lw=0.8, label=lab, **style)
+        if not linear:
+            continue
         err = [float(np.max(relative_error(c["top"], c["top_theory"]))) for c in r["along_training"]]
-        a1.semilogy(ep, np.maximum(err, 1e-16), "o", ms=5, color=f"C{i}", mfc=f"C{i}" if conv else "white",
-                    label=f"alpha_max={r['alpha_actual']:.2f}" + ("" if conv else " (not converged)"))
+        axes[0][1].semilogy(ep, np.maximum(err, 1e-16), "o", ms=5, **style)
         dev = [(c["trace"] - c["trace_eq7"]) / c["trace_eq7"] for c in r["along_training"]]
         half = [(c["trace_ci"][1] - c["trace_ci"][0]) / 2 / c["trace_eq7"] for c in r["along_training"]]
-        a2.errorbar(ep, dev, yerr=half, fmt="o", ms=5, capsize=2, color=f"C{i}", mfc=f"C{i}" if conv else "white")
-    a1.set_xlabel("epoch")
-    a1.set_ylabel("max relative error of the top 10 vs eq (9)")
-    a1.legend(fontsize=8)
-    a2.axhline(0, color="k", lw=0.7)
-    a2.set_xlabel("epoch")
-    a2.set_ylabel("(Hutchinson trace - eq 7) / eq 7")
+        axes[0][2].errorbar(ep, dev, yerr=half, fmt="o", ms=5, capsize=2, **style)
+    a0.set_yscale("log")
+    a0.set_xlabel("epoch")
+    a0.set_ylabel("lambda_max (Lanczos)")
+    a0.set_title(f"sharpness along training (the plateau rule compares the end with {SETTLED_AT:.0%} of it)",
+                 fontsize=8)
+    a0.legend(fontsize=7)
+    if linear:
+        axes[0][1].set_xlabel("epoch")
+        axes[0][1].set_ylabel("max relative error of the top 10 vs eq (9)")
+        axes[0][2].axhline(0, color="k", lw=0.7)
+        axes[0][2].set_xlabel("epoch")
+        axes[0][2].set_ylabel("(Hutchinson trace - eq 7) / eq 7")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)

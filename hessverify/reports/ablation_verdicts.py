@@ -1,11 +1,21 @@
-"""Verdict text of the 003 ablations, read from converged cells only: the summary of a sweep, its verdict line and
-its table."""
+"""Verdict text of the 003 ablations: the summary of a sweep, its verdict line and its table.
+
+Two rules say which cells a verdict reads. Converged (:func:`hessverify.training.convergence`): the loss is within
+0.1% of the reducible loss above the least-squares floor (linear cells) or the run is stationary (tanh). Settled
+(the plateau rule, :func:`sharpness_change`): the quantity the verdict is about, lambda_max, changed by at most
+``SETTLED_CHANGE`` over the last part of training (from the last checkpoint at or before ``SETTLED_AT`` of the
+epochs run to the end). A sweep with fewer than ``MIN_CONVERGED`` converged cells is read from its settled cells,
+and says so; eq (14)'s zero-loss forms are compared with converged cells only.
+"""
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
 
 MIN_CONVERGED = 3
+#: the plateau rule: lambda_max settled when it changed by at most this (relative) since the checkpoint at or before
+#: this fraction of the epochs run
+SETTLED_CHANGE, SETTLED_AT = 0.01, 0.8
 #: a cell whose final sharpness is at least this fraction of 2 / lr trained at the edge of stability
 EOS_FRACTION = 0.9
 
@@ -16,6 +26,25 @@ def relative_error(a, b) -> np.ndarray:
 
 def converged(rows) -> list[dict]:
     return [r for r in rows if r["convergence"]["converged"]]
+
+
+def sharpness_change(row) -> dict:
+    """The plateau rule on one cell: lambda_max (the top Lanczos value at each checkpoint) at the end against the
+    last checkpoint at or before ``SETTLED_AT`` of the epochs run; ``settled`` when the relative change is at most
+    ``SETTLED_CHANGE``."""
+    cps = row["along_training"]
+    end = cps[-1]
+    earlier = [c for c in cps if c["epoch"] <= SETTLED_AT * end["epoch"]]
+    if not earlier or end["epoch"] == 0:
+        return {"from_epoch": None, "change": None, "settled": False}
+    ref = earlier[-1]
+    change = abs(end["top"][0] - ref["top"][0]) / abs(end["top"][0])
+    return {"from_epoch": ref["epoch"], "change": float(change), "settled": bool(change <= SETTLED_CHANGE)}
+
+
+def settled(rows) -> list[dict]:
+    """Cells that did not converge but whose lambda_max settled by the plateau rule."""
+    return [r for r in rows if not r["convergence"]["converged"] and sharpness_change(r)["settled"]]
 
 
 def _along_summary(rows) -> dict:
@@ -38,7 +67,14 @@ def summarize(rows) -> dict:
            "unconverged_gap_range": [float(min(gaps)), float(max(gaps))] if gaps else None,
            "edge_of_stability": sum(r["lambda_max_hessian"] >= EOS_FRACTION * 2 / r["lr"] for r in rows),
            "spearman_alpha_vs_sharpness": None, "max_rel_dev_printed": None, "max_rel_dev_projected": None,
-           "min_final_loss_converged": None, **_along_summary(ok)}
+           "min_final_loss_converged": None, **_along_summary(ok),
+           "settled": len(settled(rows)), "spearman_settled": None,
+           "max_sharpness_change_unconverged": max((sharpness_change(r)["change"] or 0.0 for r in rows
+                                                    if not r["convergence"]["converged"]), default=None)}
+    usable = ok + settled(rows)
+    if len(ok) < MIN_CONVERGED and len(usable) >= MIN_CONVERGED:
+        out["spearman_settled"] = float(stats.spearmanr([r["alpha_actual"] for r in usable],
+                                                        [r["lambda_max_hessian"] for r in usable]).statistic)
     if not ok:
         return out
     meas = [r["lambda_max_hessian"] for r in ok]
@@ -78,12 +114,16 @@ def cell_verdict(name: str, rows, s: dict) -> str:
     if s["edge_of_stability"]:
         head += (f", {s['edge_of_stability']} at the edge of stability (final sharpness >= {EOS_FRACTION} x 2/lr: the "
                  "rate, not the data, sets it)")
+    if s["converged"] < MIN_CONVERGED:
+        head += _plateau_clause(rows, s)
     if s["converged"] == 0:
-        return head + "; no verdict (no converged cell)"
+        return head
     rho = s["spearman_alpha_vs_sharpness"]
     trend = (f"cannot tell whether sharpness grows with alpha_max (fewer than {MIN_CONVERGED} converged cells)"
              if rho is None else f"sharpness {'increases' if rho > 0.8 else 'does not increase monotonically'} with "
              f"alpha_max (Spearman {rho:.2f} over the converged cells)")
+    if name == "tanh":
+        return f"{head}; {trend} (eq 14 and eq 9 are linear-network forms: not compared)"
     loss = s["min_final_loss_converged"]
     assumption = (f"the final loss is at least {loss:.2g} > 0, so Assumption 1 (zero loss) does not hold and eq 14 as "
                   f"printed is off by up to {100 * s['max_rel_dev_printed']:.0f}%" if loss > 1e-8 else
@@ -96,6 +136,26 @@ def cell_verdict(name: str, rows, s: dict) -> str:
     along = (f"; at the end of training the top 10 match eq 9 to {100 * s['final_top10_max_rel_error']:.2g}% and eq 7 "
              f"is inside the trace interval at {s['trace_eq7_covered']}/{s['checkpoints']} checkpoints")
     return f"{head}; {trend}; {assumption}; {projected}{along}"
+
+
+def _plateau_clause(rows, s: dict) -> str:
+    """For sweeps with too few converged cells: what the plateau rule on lambda_max says, precisely."""
+    used = s["converged"] + s["settled"]
+    changes = [sharpness_change(r) for r in rows if not r["convergence"]["converged"]]
+    worst = max((c["change"] for c in changes if c["change"] is not None), default=None)
+    text = (f"; by the plateau rule (lambda_max changed by <= {100 * SETTLED_CHANGE:g}% over the last "
+            f"{100 * (1 - SETTLED_AT):.0f}%+ of training) {s['settled']} of the unconverged cells settled")
+    if worst is not None:
+        text += f" (largest change {100 * worst:.2g}%)"
+    if s["spearman_settled"] is not None:
+        rho = s["spearman_settled"]
+        return text + (f"; over the {used} converged or settled cells sharpness "
+                       f"{'increases' if rho > 0.8 else 'does not increase monotonically'} with alpha_max "
+                       f"(Spearman {rho:.2f}; the eq 14 forms need zero loss and are not compared)")
+    epochs = max(r["convergence"]["epochs"] for r in rows)
+    return text + (f"; no verdict: {used} converged or settled cells, fewer than {MIN_CONVERGED}: after {epochs} "
+                   "epochs (003 App. C's budget is 10,000) lambda_max is still moving, so 003 Fig 2's final sharpness "
+                   "for this setting depends on when training stops")
 
 
 def rows_table(rows) -> list[str]:
@@ -120,20 +180,34 @@ def convergence_rule(rows) -> str:
 PRINTED_AGREE = 0.05
 
 
-def cell_status(s: dict) -> str:
-    """A sweep's status: no verdict without ``MIN_CONVERGED`` converged cells; reproduced when sharpness rises with
-    alpha_max (Spearman > 0.8) and eq 14 as printed is within ``PRINTED_AGREE``; deviates otherwise."""
-    if s["converged"] < MIN_CONVERGED or s["spearman_alpha_vs_sharpness"] is None:
+def cell_status(s: dict, linear: bool = True) -> str:
+    """A sweep's status: read from converged cells (at least ``MIN_CONVERGED``), else from converged or settled
+    ones; no verdict with fewer. Reproduced when sharpness rises with alpha_max (Spearman > 0.8) and, for the linear
+    cells read from converged ones, eq 14 as printed is within ``PRINTED_AGREE``; deviates otherwise."""
+    rho = s["spearman_alpha_vs_sharpness"] if s["converged"] >= MIN_CONVERGED else s["spearman_settled"]
+    if rho is None:
         return "no verdict"
-    rises = s["spearman_alpha_vs_sharpness"] > 0.8
-    return "reproduced" if rises and s["max_rel_dev_printed"] <= PRINTED_AGREE else "deviates"
+    if rho <= 0.8:
+        return "deviates"
+    if not linear or s["converged"] < MIN_CONVERGED:
+        return "reproduced"
+    return "reproduced" if s["max_rel_dev_printed"] <= PRINTED_AGREE else "deviates"
 
 
-def cell_summary(s: dict) -> str:
+def cell_summary(s: dict, linear: bool = True) -> str:
     """The index line of a sweep."""
     head = f"{s['converged']}/{s['cells']} cells converged"
-    if s["converged"] < MIN_CONVERGED or s["spearman_alpha_vs_sharpness"] is None:
-        return head + f": no verdict (fewer than {MIN_CONVERGED} converged)"
+    if s["converged"] < MIN_CONVERGED:
+        used = s["converged"] + s["settled"]
+        if s["spearman_settled"] is None:
+            return head + (f", {s['settled']} more settled (lambda_max within {100 * SETTLED_CHANGE:g}%): no verdict "
+                           f"(fewer than {MIN_CONVERGED})")
+        rho = s["spearman_settled"]
+        return head + (f", {s['settled']} more settled; over those {used}: sharpness "
+                       f"{'rises' if rho > 0.8 else 'does not rise'} with alpha_max (Spearman {rho:.2f})")
+    if not linear:
+        rho = s["spearman_alpha_vs_sharpness"]
+        return head + f"; sharpness {'rises' if rho > 0.8 else 'does not rise'} with alpha_max (Spearman {rho:.2f})"
     rho = s["spearman_alpha_vs_sharpness"]
     line = (f"{head}; sharpness {'rises' if rho > 0.8 else 'does not rise'} with alpha_max (Spearman {rho:.2f}); eq 14 "
             f"as printed off by up to {100 * s['max_rel_dev_printed']:.2g}%")

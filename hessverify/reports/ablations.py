@@ -52,31 +52,38 @@ def ablation_reports(out: Path, profile: Profile, seed: int, cache: ResultCache)
 def _cell_report(d: Path, cell, spec, rows, extra, skipped, profile, seed, command) -> dict:
     s = summarize(rows)
     verdict = cell_verdict(cell, rows, s)
+    linear = spec["activation"] is None
     panels = [(rows, f"{spec['title']}\n{conditions(rows)}")]
     if extra:
         panels.append((extra, f"extra: Gaussian mixture\n{conditions(extra)}"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.8 * len(panels), 4.4), squeeze=False)
     for ax, (rs, title) in zip(axes[0], panels):
-        panel(ax, rs, title)
+        panel(ax, rs, title, linear)
     d.mkdir(parents=True, exist_ok=True)
     png = save_figure(fig, d / "sharpness_vs_alpha.png")
     png_loss = loss_figure(rows, d / "loss_curves.png", f"{spec['title']}: training ({conditions(rows)})")
-    png_along = along_figure(rows, d / "along_training.png", f"{spec['title']}: along training ({conditions(rows)})")
+    png_along = along_figure(rows, d / "along_training.png", f"{spec['title']}: along training ({conditions(rows)})",
+                             linear)
     body = [f"![sharpness vs alpha]({png})", "",
             f"*Figure: final sharpness of a {DEPTH}-layer network trained by full-batch GD on {conditions(rows)}, "
-            "against the largest label proportion. Filled dots: converged cells (the verdict reads only these); "
-            "hollow: not converged. Open squares: the GGN. Error bars: Lanczos residual (certified). The black line "
-            "is eq (14) as printed (it assumes zero loss); green diamonds the projected-label form."
+            "against the largest label proportion. Filled dots: converged cells; hollow: not converged (a verdict "
+            "reads converged cells, or, with fewer than 3, the cells whose lambda_max settled). Open squares: the "
+            "GGN. Error bars: Lanczos residual (certified)."
+            + (" The black line is eq (14) as printed (it assumes zero loss); green diamonds the projected-label "
+               "form." if linear else " No linear-network prediction is drawn: this is a tanh network.")
             + (" Right: the same cell on a 10-class Gaussian mixture, a labelled extra (its raw inputs are nearly "
                "isotropic, so it cannot show the raw-input effect of the paper)." if extra else "") + "*", "",
             f"![loss curves]({png_loss})", "",
             f"*Figure: the training runs behind the points. Convergence rule: {convergence_rule(rows)}; dashed line: the rule's "
             "threshold; dotted curves did not converge.*", "",
             f"![along training]({png_along})", "",
-            f"*Figure: the same networks along training, one colour per alpha_max. Left: largest relative error of "
-            f"the Hessian's top {TOP_K} (Lanczos, tol 1e-6) against eq (9) at the end-to-end singular values (the "
-            f"balanced-network prediction). Right: Hutchinson's trace ({TRACE_PROBES} Gaussian probes, 95% interval) "
-            "relative to eq (7) from the current weights.*", "",
+            "*Figure: the same networks along training, one colour per alpha_max (hollow: not converged). Left: "
+            "lambda_max at each checkpoint, what the plateau rule reads."
+            + (f" Middle: largest relative error of the Hessian's top {TOP_K} (Lanczos, tol 1e-6) against eq (9) at "
+               f"the end-to-end singular values (the balanced-network prediction). Right: Hutchinson's trace "
+               f"({TRACE_PROBES} Gaussian probes, 95% interval) relative to eq (7) from the current weights.*"
+               if linear else " The linear-network predictions (eq 9, 7, 14) do not apply to a tanh network and are "
+               "not drawn.*"), "",
             "## Conditions", "",
             f"- ours: {conditions(rows)}, alpha_max in {[round(r['alpha_actual'], 3) for r in rows]}, init "
             f"{spec['init']} (singular values {INIT_SCALE}), activation {spec['activation'] or 'none'}, inputs "
@@ -94,7 +101,7 @@ def _cell_report(d: Path, cell, spec, rows, extra, skipped, profile, seed, comma
         body += ["", "Extra (Gaussian mixture):", "", *rows_table(extra)]
     data = {"rows": rows, "summary": s, "extra": extra, "skipped": skipped}
     return write_report(d, title=f"Ablation: {spec['title']}", verdict=verdict, body=body, data=data, command=command,
-                        status=cell_status(s), summary=cell_summary(s),
+                        status=cell_status(s, linear), summary=cell_summary(s, linear),
                         config={"cell": cell, **spec, "profile": profile.__dict__, "seed": seed, "depth": DEPTH,
                                 "init_scale": INIT_SCALE, "lrs": list(spec.get("lrs", profile.lrs)),
                                 "data": rows[0]["source"]})
