@@ -20,7 +20,7 @@ GROUPS = ("ablations", "seed_figures", "krylov", "sigmoid_mlp", "density", "hier
 #: order of the reports in the index, and the seed document each reproduces
 SEED_OF = {"whitened": "003", "raw_inputs": "003", "kaiming_init": "003", "tanh": "003", "label_imbalance": "003",
            "real_data": "003", "fig1_left": "003", "fig1_middle": "003", "fig3_trace": "003", "fig4_top10": "003",
-           "krylov": "000", "krylov_seeds": "000", "runtime": "000", "sigmoid_mlp": "000", "power": "004",
+           "krylov": "000", "krylov_counts": "000", "runtime": "000", "sigmoid_mlp": "000", "power": "004",
            "notebook_004": "004", "density": "002", "hierarchy": "002"}
 _ORDER = {name: i for i, name in enumerate(SEED_OF)}
 
@@ -140,7 +140,8 @@ def run_reports(out: str | Path | None = None, profile: str = "quick", seed: int
 
 
 def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> list[dict]:
-    from hessverify.reports import ablations, density, hierarchy, krylov, power, seed_figures, sigmoid_mlp
+    from hessverify.reports import (ablations, density, hierarchy, krylov, notebook_004, power, runtime, seed_figures,
+                                    sigmoid_mlp)
 
     torch.set_num_threads(2)  # same thread count, same floating-point summation order, same bytes
     prof = dataclasses.replace(PROFILES[profile], device=device)
@@ -151,8 +152,10 @@ def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> li
         "seed_figures": lambda: [seed_figures.fig1_left(out, seed), seed_figures.fig1_middle(out, seed),
                                  seed_figures.fig3_trace(out, prof, seed, cache),
                                  seed_figures.fig4_top10(out, prof, seed, cache)],
-        "krylov": lambda: [krylov.krylov_report(out, prof, seed), power.power_report(out, prof, seed)],
-        "sigmoid_mlp": lambda: [sigmoid_mlp.sigmoid_mlp_report(out, prof, seed, cache)],
+        "krylov": lambda: [krylov.krylov_report(out, prof, seed), krylov.counts_report(out, prof, seed),
+                           power.power_report(out, prof, seed), notebook_004.notebook_report(out, prof, seed)],
+        "sigmoid_mlp": lambda: [sigmoid_mlp.sigmoid_mlp_report(out, prof, seed, cache),
+                                runtime.runtime_report(out, prof, seed)],
         "density": lambda: [density.density_report(out, prof, seed)],
         "hierarchy": lambda: [hierarchy.hierarchy_report(out, prof, seed, cache)],
     }
