@@ -15,7 +15,7 @@ from hessverify.reports._common import Profile, Progress, write_report
 from hessverify.reports.hierarchy_figures import (attribution_figure, bulks_figure, epoch_of, error_figure,
                                                   hess_g_h_figure, overtraining_figure, settings_figure)
 from hessverify.reports.hierarchy_runs import SETTINGS, run_setting
-from hessverify.reports.hierarchy_spectra import OTHER_K, TOP_K
+from hessverify.reports.hierarchy_spectra import BOTTOM_K, OTHER_K, TOP_K
 
 C = 10
 #: a gap at least this large (ratio of consecutive eigenvalues of G) counts as outliers
@@ -73,15 +73,20 @@ def findings(data: dict) -> dict:
     sizes = sorted(data["sizes"], key=int)
     sep = {n: {kind: _separation(data["sizes"][n], kind) for kind in BULK_KINDS} for n in sizes}
     out["bulks"] = {"separation": sep,
-                    "separate_with_epochs": [bool(np.all(np.diff([sep[n][k] for k in BULK_KINDS]) > 0)) for n in sizes],
-                    "closer_with_n": {k: bool(np.all(np.diff([sep[n][k] for n in sizes]) < 0)) for k in BULK_KINDS}}
+                    "separate_with_epochs": [bool(sep[n]["E0"] > sep[n]["early3"]) for n in sizes],
+                    "closer_after_E0": [bool(sep[n]["end"] < sep[n]["E0"]) for n in sizes],
+                    "closer_with_n": {k: bool(np.all(np.diff([sep[n][k] for n in sizes]) < 0)) for k in BULK_KINDS},
+                    "a2_below_floor": {n: {k: int(np.sum(np.asarray(data["sizes"][n]["states"][str(
+                        epoch_of(data["sizes"][n], k))]["A1A2B1"]) < 1e-5)) for k in BULK_KINDS} for n in sizes}}
     return out
 
 
 def _separation(run: dict, kind: str) -> float:
-    """B1's top eigenvalue over B2's (the two bulks' upper edges) at an epoch kind."""
+    """How far apart the two bulks' upper edges are at an epoch kind: ``|log10(b1 / b2)|`` with ``b1`` the top of the
+    B1 group of A1 + A2 + B1 as 002 Fig 7 colours it (its eigenvalue C + 1) and ``b2`` B2's top eigenvalue (decades
+    between them; 0 where they meet)."""
     s = run["states"][str(epoch_of(run, kind))]
-    return s["B1"][0] / s["B2"][0]
+    return float(abs(np.log10(s["A1A2B1"][C] / s["B2"][0])))
 
 
 def status_and_summary(f: dict) -> tuple[str, str]:
@@ -122,18 +127,21 @@ def verdict_text(f: dict, data: dict) -> str:
             + f"; over-training to epoch {m['end']} (loss {o['end_loss']:.2g}): the gap after #9 goes "
             + " -> ".join(f"{g:.2f}x" for g in o["gap_after_9"]) + ", A1's share "
             + " -> ".join(f"{a:.2f}" for a in o["a1_share"])
-            + f" (outliers {'persist' if o['persists'] else 'disappear'}); B1/B2 (top eigenvalue ratio) "
-            + ("separate with epochs at every n" if all(f["bulks"]["separate_with_epochs"]) else
-               "do not separate with epochs at every n")
-            + ", " + ("draw closer with n at every epoch" if all(f["bulks"]["closer_with_n"].values()) else
-                      "do not draw closer with n at every epoch")
-            + "; " + _settings_clause(f))
+            + f" (outliers {'persist' if o['persists'] else 'disappear'}); the two bulks (eigenvalue C + 1 of "
+            f"A1 + A2 + B1, the top of 002's B1 group, against B2's top, in decades) separate from epoch 3 to zero "
+            f"training error at {sum(f['bulks']['separate_with_epochs'])} of {len(f['bulks']['separate_with_epochs'])} "
+            f"sample sizes (002: they separate with epochs) and come closer again by the end at "
+            f"{sum(f['bulks']['closer_after_E0'])}; with more samples they draw closer at "
+            + (", ".join(k for k, v in f["bulks"]["closer_with_n"].items() if v) or "none")
+            + f" of the epochs {'/'.join(BULK_KINDS)} (002: they draw closer); "
+            + _settings_clause(f))
     return text
 
 
 def _settings_clause(f: dict) -> str:
     return "settings tried: " + "; ".join(
-        f"{name}: {'outliers' if s['present'] else 'no outliers'} (gap {s['gap']:.2f}x after #{s['count']}, overlap "
+        f"{name}: {'outliers' if s['present'] else 'no class outliers'} (largest gap {s['gap']:.2f}x after "
+        f"#{s['count']}, overlap "
         f"{s['overlap'] if s['overlap'] is None else round(s['overlap'], 2)}, epoch {s['epoch']})"
         for name, s in f["settings"].items())
 
@@ -149,7 +157,8 @@ def hierarchy_report(out: Path, profile: Profile, seed: int, cache: ResultCache)
         if size != n:
             sizes[str(size)] = run_setting("main", size, profile, seed, cache, progress,
                                            levels={"bulks": set(BULK_KINDS)})
-    settings = {"main": main, **{name: run_setting(name, n, profile, seed, cache, progress)
+    settings = {"main": main, **{name: run_setting(name, n, profile, seed, cache, progress,
+                                                   only={"init", "E0", "end"}, overtrain=1)
                                  for name in SETTINGS if name != "main"}}
     data = {"source": main["source"], "main": main, "sizes": sizes, "settings": settings}
     f = findings(data)
@@ -198,8 +207,9 @@ def _figures_text(pngs: dict, f: dict, data: dict) -> list[str]:
             "matrices of the class-mean gradient vectors), and the top of G - A1 and of B2 = G - (A1 + A2 + B1) "
             "(Lanczos on the deflated operator: 002 Fig 5's deflation, by A1 instead of by subspace iteration).*", "",
             f"![Hess, G, H]({pngs['hess']})", "",
-            "*002 Fig 3 and 6. The top 20 of the Hessian, of G and of H = Hess - G, and the 5 most negative "
-            "eigenvalues of Hess and H (by magnitude), at initialisation, at zero training error and at the end. "
+            f"*002 Fig 3 and 6. The top {OTHER_K} of the Hessian, of G and of H = Hess - G, and the {BOTTOM_K} most "
+            "negative eigenvalues of Hess and H (by magnitude; Lanczos, residual <= 1e-3 of the largest), at "
+            "initialisation, at zero training error and at the end. "
             "The outliers of the Hessian are those of G; H's top stays in the bulk.*", "",
             f"![over-training]({pngs['overtraining']})", "",
             "*The over-training question. Left: the training loss and error. Right: the gap after G's 9th and 10th "
@@ -207,17 +217,19 @@ def _figures_text(pngs: dict, f: dict, data: dict) -> list[str]:
             "top-9 eigenvectors with A1's range, at every measured epoch; dashed: zero training error.*", "",
             f"![bulks]({pngs['bulks']})", "",
             "*002 Fig 7. Columns: sample size; rows: epoch 3, zero training error, the end. The exact eigenvalues of "
-            "A1 + A2 + B1 coloured as 002 assigns them (top C: A1, next C^2 - 2C: B1, last C: A2), B1's top "
-            "eigenvalue (dashed green) and the top of B2 (red, Lanczos). 002: with epochs the two bulks separate, "
-            "with more samples they draw closer; the titles give B1's top over B2's top.*", "",
+            "A1 + A2 + B1 coloured as 002 assigns them (top C: A1, next C^2 - 2C: B1, last C: A2; values below 1e-5, "
+            "as in 002's log(G + 1e-5 I), not drawn and counted in the title) and the top of B2 (red, Lanczos). 002: "
+            "with epochs the two bulks separate, with more samples they draw closer; the titles give the top of the "
+            "B1 group (dashed green) over B2's top, the table below the decades between them.*", "",
             f"![training error]({pngs['errors']})", "",
             "*002 Fig 10: the training error per epoch for each sample size; circles mark the measured epoch where "
             "G's top eigenvalue was largest.*", "",
-            "| sample size | epoch 3 | zero error | end | separates with epochs |", "| ---: | ---: | ---: | ---: | --- |",
-            *[f"| {n} | " + " | ".join(f"{f['bulks']['separation'][n][k]:.3g}" for k in BULK_KINDS)
+            "| sample size | epoch 3 | zero error | end | separates by zero error |", "| ---: | ---: | ---: | ---: | --- |",
+            *[f"| {n} | " + " | ".join(f"{f['bulks']['separation'][n][k]:.2f}" for k in BULK_KINDS)
               + f" | {'yes' if sep else 'no'} |"
               for n, sep in zip(sorted(data["sizes"], key=int), f["bulks"]["separate_with_epochs"])],
-            "", "*B1's top eigenvalue over B2's top eigenvalue.*", ""]
+            "", "*Decades between the top of the B1 group (eigenvalue C + 1 of A1 + A2 + B1) and B2's top eigenvalue, "
+            "|log10 ratio|.*", ""]
 
 
 def _settings_table(f: dict, data: dict) -> list[str]:

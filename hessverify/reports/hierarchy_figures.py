@@ -8,6 +8,8 @@ import numpy as np
 from hessverify.reports._common import plt, save_figure
 
 C = 10
+#: 002 Fig 7 draws log(G + 1e-5 I): eigenvalues below 1e-5 are not drawn (the titles count them)
+BULK_FLOOR = 1e-5
 
 
 def _index(values) -> np.ndarray:
@@ -27,6 +29,8 @@ def attribution_figure(path: Path, run: dict, epochs: list[int], title: str) -> 
     """002 Fig 1: the top of G, of G - A1 and of B2 = G - (A1 + A2 + B1) (Lanczos), and the exact nonzero spectra of
     A1 (C values) and A1 + A2 + B1 (C^2 values), one panel per epoch."""
     fig, axes = plt.subplots(1, len(epochs), figsize=(6.2 * len(epochs), 4.6), squeeze=False, sharey=True)
+    states = [run["states"][str(e)] for e in epochs]
+    lo, hi = max(1e-4, min(min(st["G"]) for st in states) / 30), max(max(st["G"]) for st in states) * 2
     for ax, epoch in zip(axes[0], epochs):
         s = run["states"][str(epoch)]
         ax.semilogy(_index(s["A1A2B1"]), _positive(s["A1A2B1"]), "-", color="0.75", lw=2.5,
@@ -39,7 +43,7 @@ def attribution_figure(path: Path, run: dict, epochs: list[int], title: str) -> 
             ax.semilogy(_index(s["B2"]), _positive(s["B2"]), "v", ms=6, color="C3", label="B2 = G - (A1+A2+B1)")
         _mark_classes(ax)
         ax.set_xlim(0, 41)
-        ax.set_ylim(max(1e-4, min(s["G"]) / 30), max(s["G"]) * 2)
+        ax.set_ylim(lo, hi)
         ax.set_xlabel("eigenvalue index (dotted: C - 1 = 9, dashed: C = 10)")
         ax.set_title(f"epoch {epoch}: training error {s['error']:.3f}, loss {s['loss']:.3g}; largest gap of G "
                      f"{s['largest_gap']:.2f}x after #{s['gap_after']}", fontsize=9)
@@ -66,10 +70,11 @@ def hess_g_h_figure(path: Path, run: dict, epochs: list[int], title: str) -> str
         ax.set_xlabel("index (top: largest first; bottom: most negative first)")
         ax.set_title(f"epoch {epoch}: error {s['error']:.3f}; top H / 9th of G = "
                      f"{s['H'][0] / s['G'][C - 2]:.2f}", fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
     axes[0][0].set_ylabel("eigenvalue (log; negative ones by magnitude)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return save_figure(fig, path)
 
 
@@ -122,10 +127,12 @@ def bulks_figure(path: Path, runs: dict, kinds: list[str], title: str) -> str:
             ax.semilogy(idx[:C], v[:C], "o", ms=4, color="gold", label="A1+A2+B1: top C (A1)")
             ax.semilogy(idx[C:C * C - C], v[C:C * C - C], "o", ms=3, color="C2", label="next C^2 - 2C (B1)")
             ax.semilogy(idx[C * C - C:], v[C * C - C:], "o", ms=3, color="teal", label="last C (A2)")
+            ax.set_ylim(BULK_FLOOR, None)
             ax.semilogy(_index(s["B2"]), _positive(s["B2"]), "v", ms=4, color="C3", label="B2, top (Lanczos)")
-            ax.axhline(s["B1"][0], color="C2", lw=0.7, ls="--")
-            ax.set_title(f"n={n}, epoch {epoch} ({kind}), error {s['error']:.3f}: B1 top / B2 top "
-                         f"{s['B1'][0] / s['B2'][0]:.2f}", fontsize=8)
+            ax.axhline(v[C], color="C2", lw=0.7, ls="--")
+            below = int(np.sum(v < BULK_FLOOR))
+            ax.set_title(f"n={n}, epoch {epoch} ({kind}), error {s['error']:.3f}: B1 group top / B2 top "
+                         f"{v[C] / s['B2'][0]:.2f}; {below} below 1e-5", fontsize=8)
             if i == len(kinds) - 1:
                 ax.set_xlabel("eigenvalue index")
             if j == 0:

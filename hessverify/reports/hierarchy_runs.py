@@ -19,7 +19,7 @@ from hessverify.reports.hierarchy_spectra import measure_state
 from hessverify.training import load_checkpoint, train_adam_full_batch, train_sgd
 
 #: part of every cache key: bump it when a run's computation changes
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: epochs measured before zero training error (then E0, 2 E0, 4 E0, ... up to overtrain x E0)
 EARLY_EPOCHS = (0, 1, 3, 10, 30)
 #: the settings tried, in the order of the report's table; "main" gets every figure
@@ -63,18 +63,22 @@ def _schedule(first_zero: int | None, overtrain: int) -> set[int]:
 
 
 def run_setting(name: str, n: int, profile: Profile, seed: int, cache: ResultCache, progress, *,
-                levels: dict[str, set[int]] | None = None) -> dict:
-    """Train setting ``name`` on ``n`` class-balanced images and measure it at its schedule's epochs.
+                levels: dict[str, set[int]] | None = None, only: set[str] | None = None,
+                overtrain: int | None = None) -> dict:
+    """Train setting ``name`` on ``n`` class-balanced images and measure it at its schedule's epochs (``only``: at the
+    epochs of these kinds alone, e.g. ``{"init", "E0", "end"}``; ``overtrain``: train to this multiple of the epochs
+    to zero error instead of ``profile.overtrain``).
 
     ``levels`` names extra measurements per epoch kind (``"bulks"``/``"full"`` -> a set of ``"init"``, ``"early3"``,
     ``"E0"``, ``"end"``); every measured epoch gets G, G - A1 and the Gram spectra."""
     spec = SETTINGS[name]
     levels = levels or {}
+    overtrain = profile.overtrain if overtrain is None else overtrain
     data = source(profile)
     config = {"report": "hierarchy", "version": CACHE_VERSION, "setting": name, **{k: v for k, v in spec.items()
-              if k != "label"}, "n": n, "seed": seed, "source": data, "overtrain": profile.overtrain,
+              if k != "label"}, "n": n, "seed": seed, "source": data, "overtrain": overtrain,
               "max_epochs": profile.hierarchy_max_epochs, "levels": {k: sorted(v) for k, v in levels.items()},
-              **device_key(profile)}
+              **({"only": sorted(only)} if only is not None else {}), **device_key(profile)}
 
     def compute() -> dict:
         X, y = classification_data(data, n, seed, pixels=spec["pixels"], pool=spec["pool"] if data != "digits" else 1,
@@ -91,18 +95,21 @@ def run_setting(name: str, n: int, profile: Profile, seed: int, cache: ResultCac
 
             run = train_sgd(model, X, y, lr=spec["lr"], batch_size=spec["batch"],
                             generator=torch.Generator().manual_seed(seed + 1), max_epochs=profile.hierarchy_max_epochs,
-                            stop=lambda t: zero(t) is not None and t.epochs >= profile.overtrain * zero(t),
-                            checkpoint=lambda e, t: e in _schedule(zero(t), profile.overtrain))
+                            stop=lambda t: zero(t) is not None and t.epochs >= overtrain * zero(t),
+                            checkpoint=lambda e, t: e in _schedule(zero(t), overtrain))
             first = zero(run)
             trace = {"losses": run.losses, "errors": run.errors, "epochs": run.epochs, "first_zero": first,
                      "unit": "epoch"}
-            checkpoints = {e: p for e, p in run.checkpoints.items() if e in _schedule(first, profile.overtrain)
+            checkpoints = {e: p for e, p in run.checkpoints.items() if e in _schedule(first, overtrain)
                            or e == run.epochs}
         progress(f"{name}, n={n}: trained {trace['epochs']} {trace['unit']}s, zero training error at "
                  f"{trace['first_zero']}")
         kinds = {"init": 0, "early3": 3, "E0": trace["first_zero"], "end": trace["epochs"]}
         states = {}
+        wanted = None if only is None else {kinds[k] for k in only if kinds.get(k) is not None}
         for epoch, params in sorted(checkpoints.items()):
+            if wanted is not None and epoch not in wanted:
+                continue
             load_checkpoint(model, params)
             level = {lv for lv, which in levels.items() if any(kinds.get(w) == epoch for w in which)}
             states[str(epoch)] = measure_state(model, X, y, num_classes=NUM_CLASSES, seed=seed,

@@ -27,9 +27,9 @@ from hessverify.operators import ggn, hessian
 #: eigenvalues of G, G - A1, B2, Hess and H found by Lanczos at each measured state
 TOP_K = 30
 #: eigenvalues of the other operators (G - A1, B2, the top of Hess and H) and of the bottom of Hess and H
-OTHER_K, BOTTOM_K = 20, 5
+OTHER_K, BOTTOM_K = 12, 3
 #: Lanczos tolerance (residual relative to the largest Ritz value) for G, and for the others (log-axis figures)
-TOL, OTHER_TOL = 1e-6, 1e-4
+TOL, OTHER_TOL = 1e-6, 1e-3
 
 
 @dataclass(frozen=True)

@@ -225,18 +225,28 @@ def _figure(data: dict):
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.4))
     s = data["solve"]
     ax = axes[0][0]
-    ax.loglog(s["kappa"], s["residual"], "o-", label="relative residual ||Ax - b|| / ||b||")
-    ax.loglog(s["kappa"], s["error"], "s-", label="relative error ||x - x_true|| / ||x_true||")
+    floor = 1e-17
+    ax.loglog(s["kappa"], np.maximum(s["residual"], floor), "o-", label="relative residual ||Ax - b|| / ||b||")
+    ax.loglog(s["kappa"], np.maximum(s["error"], floor), "s-", label="relative error ||x - x_true|| / ||x_true||")
+    ax.set_ylim(floor / 3, None)
     ax.loglog(s["kappa"], np.asarray(s["kappa"]) * s["eps"], "k:", label="kappa x eps(float32)")
     ax.set_xlabel("kappa(A)")
     ax.set_ylabel("relative size")
-    ax.set_title("Ex 0.2: float32 solve, n = 30", fontsize=9)
+    ax.set_title("Ex 0.2: float32 solve, n = 30 (exact zeros drawn at 1e-17)", fontsize=9)
     ax.legend(fontsize=8)
     r = data["ritz"]
     ax = axes[0][1]
     ax.plot(np.zeros(len(r["true"])), r["true"], "_", ms=14, color="k", label="true")
+    norm = float(np.abs(r["true"]).max())
     for j, k in enumerate(RITZ_STEPS):
-        ax.plot(np.full(k, j + 1), r["rows"][str(k)]["ritz"], "x", ms=5, color=f"C{j}")
+        row = r["rows"][str(k)]
+        conv = np.asarray(row["residual_estimates"]) <= RITZ_TOL * norm
+        ritz = np.asarray(row["ritz"])
+        ax.plot(np.full(int((~conv).sum()), j + 1), ritz[~conv], "x", ms=5, color=f"C{j}",
+                label="not converged" if j == 0 else None)
+        ax.plot(np.full(int(conv.sum()), j + 1), ritz[conv], "o", ms=7, mfc="none", color="k",
+                label=f"converged (residual <= {RITZ_TOL:g} ||A||)" if k == RITZ_STEPS[-1] else None)
+    ax.legend(fontsize=7, loc="center left")
     ax.set_xticks(range(len(RITZ_STEPS) + 1), ["true"] + [f"k = {k}" for k in RITZ_STEPS])
     ax.set_ylabel("eigenvalue / Ritz value")
     ax.set_title("Ex 4.2: Ritz values converge to the extremes first (60 x 60)", fontsize=9)
