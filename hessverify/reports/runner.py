@@ -253,9 +253,12 @@ def _entry(out: Path, name: str) -> dict | None:
     data = _report_data(out / name)
     if data is None or not isinstance(data.get("title"), str) or not isinstance(data.get("verdict"), str):
         return None
-    return {"name": name, "title": data["title"], "verdict": data["verdict"],
-            "status": data.get("status") if isinstance(data.get("status"), str) else "no verdict",
-            "summary": data.get("summary") if isinstance(data.get("summary"), str) else data["verdict"]}
+    if not isinstance(data.get("status"), str) or not isinstance(data.get("summary"), str):  # written before statuses
+        return {"name": name, "title": data["title"], "verdict": data["verdict"], "status": "no verdict",
+                "summary": "written before reports had a status (rerun its group); its verdict: "
+                           + (data["verdict"] if len(data["verdict"]) <= 240 else data["verdict"][:240] + "...")}
+    return {"name": name, "title": data["title"], "verdict": data["verdict"], "status": data["status"],
+            "summary": data["summary"]}
 
 
 def write_index(out: Path, entries: list[dict], profile: str, seed: int) -> None:
