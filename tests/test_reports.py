@@ -51,12 +51,14 @@ def assert_verdicts_match_their_data(out):
             assert "no verdict" in payload["verdict"] and payload["status"] == "no verdict"
 
 
-def _row(alpha, lam, conv, loss=0.1):
+def _row(alpha, lam, conv, loss=0.1, settled=False):
+    """A cell: lambda_max at epochs 0, 80 and 100 (changing by 0.5% over the last 20% when ``settled``, else 20%)."""
+    late = lam * (0.995 if settled else 0.8)
     return {"alpha_actual": alpha, "lambda_max_hessian": lam, "pred_printed": 1.0, "pred_projected": lam, "lr": 0.05,
             "final_loss": loss, "n": 100, "d0": 50, "widths": [50, 8, 8, 8, 10], "source": "digits",
-            "convergence": {"converged": conv},
-            "along_training": [{"epoch": 0, "top": [1.0], "top_theory": [1.0], "trace": 1.0, "trace_ci": [0.9, 1.1],
-                                "trace_eq7": 1.0}]}
+            "convergence": {"converged": conv, "epochs": 100},
+            "along_training": [{"epoch": e, "top": [t], "top_theory": [t], "trace": 1.0, "trace_ci": [0.9, 1.1],
+                                "trace_eq7": 1.0} for e, t in ((0, 0.1), (80, late), (100, lam))]}
 
 
 def test_verdicts_read_only_converged_cells():
@@ -74,6 +76,22 @@ def test_verdicts_read_only_converged_cells():
     assert "no verdict" in cell_verdict("tanh", none, summarize(none))
     eos = [_row(0.1, 39.0, False)]  # 2 / 0.05 = 40
     assert "1 at the edge of stability" in cell_verdict("raw_inputs", eos, summarize(eos))
+
+
+def test_the_plateau_rule_reads_settled_cells_only_when_too_few_converged():
+    """Unconverged cells whose lambda_max settled (<= 1% over the last 20% of training) carry a verdict when fewer
+    than 3 cells converged; cells still moving do not, and the verdict says why."""
+    from hessverify.reports.ablation_verdicts import cell_status, cell_verdict, summarize
+
+    rows = [_row(0.1, 1.0, False, settled=True), _row(0.4, 2.0, False, settled=True), _row(0.8, 3.0, False, settled=True),
+            _row(1.0, 0.5, False)]
+    s = summarize(rows)
+    assert s["settled"] == 3 and s["spearman_settled"] == 1.0 and cell_status(s, linear=False) == "reproduced"
+    assert "3 of the unconverged cells settled" in cell_verdict("tanh", rows, s)
+    moving = [_row(a, a, False) for a in (0.1, 0.4, 0.8)]
+    s = summarize(moving)
+    assert s["settled"] == 0 and cell_status(s) == "no verdict"
+    assert "lambda_max is still moving" in cell_verdict("raw_inputs", moving, s)
 
 
 def test_missing_data_set_is_named_with_its_install_command(monkeypatch):
