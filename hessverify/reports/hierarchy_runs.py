@@ -33,8 +33,9 @@ SETTINGS = {
                          optimizer="sgd", label="the main network on per-pixel standardised inputs, SGD lr 0.1, "
                                             "batch 64"),
     "adam_7x7": dict(hidden=16, activation="tanh", pixels="standardised", pool=4, lr=0.01, batch=None,
-                     optimizer="adam", label="this report's previous setting: 49-16-10 tanh MLP on standardised 7x7 "
-                                             "images, full-batch Adam lr 0.01 to 99.9% training accuracy"),
+                     optimizer="adam", label="this report's previous setting: 49-h-10 tanh MLP (h = the profile's "
+                                             "hierarchy_hidden: 16 quick, 64 paper) on standardised 7x7 images, "
+                                             "full-batch Adam lr 0.01 to 99.9% training accuracy"),
 }
 #: the previous setting's Adam run: at most this many steps, stopped at this training accuracy
 ADAM_STEPS, ADAM_ACCURACY = 3000, 0.999
@@ -71,7 +72,9 @@ def run_setting(name: str, n: int, profile: Profile, seed: int, cache: ResultCac
 
     ``levels`` names extra measurements per epoch kind (``"bulks"``/``"full"`` -> a set of ``"init"``, ``"early3"``,
     ``"E0"``, ``"end"``); every measured epoch gets G, G - A1 and the Gram spectra."""
-    spec = SETTINGS[name]
+    spec = dict(SETTINGS[name])
+    if name == "adam_7x7":
+        spec["hidden"] = profile.hierarchy_hidden
     levels = levels or {}
     overtrain = profile.overtrain if overtrain is None else overtrain
     data = source(profile)
