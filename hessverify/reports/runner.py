@@ -266,8 +266,11 @@ def write_index(out: Path, entries: list[dict], profile: str, seed: int) -> None
     before a run) that were not rerun now: every known report folder with a readable ``data.json``."""
     from hessverify.reports.coverage import data_sets_lines, not_attempted_lines
 
+    old = _read_index(out)  # validated (a crafted or broken index is named in a warning and ignored)
+    listed = {e["name"] for e in old["reports"]} if old and (old["profile"], old["seed"]) == (profile, seed) else set()
     fresh = {e["name"] for e in entries}
-    kept = [_entry(out, name) for name in _ORDER if name not in fresh and (out / name / "data.json").exists()]
+    kept = [_entry(out, name) for name in _ORDER
+            if name not in fresh and (name in listed or (out / name / "data.json").exists())]
     entries = [e for e in kept if e is not None] + [{**e, **(_entry(out, e["name"]) or {})} for e in entries]
     entries.sort(key=lambda e: _ORDER.get(e["name"], len(_ORDER)))
     counts = {s: sum(e.get("status") == s for e in entries) for s in STATUSES}
