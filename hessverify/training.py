@@ -1,4 +1,7 @@
-"""Full-batch gradient descent on MSE with the learning-rate rule of 003 Appendix C.
+"""The training loops of the reports: full-batch gradient descent on MSE (003 App. C), mini-batch SGD on
+cross-entropy (000 §4, 002 App. C, 004 ex 6.1) and full-batch Adam on cross-entropy.
+
+Full-batch gradient descent on MSE with the learning-rate rule of 003 Appendix C (:func:`train_full_batch`):
 
 The rate starts at ``lr`` and is halved whenever the loss improved by less than ``min_improvement``
 (0.1%) over the last ``window`` (100) epochs. Training stops at ``epochs`` (003 App. C runs all of them),
@@ -17,9 +20,10 @@ Convergence rule (:func:`convergence`), stated once for every report:
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -152,3 +156,137 @@ def train_full_batch(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, config:
     final = [p.detach().clone() for p in model.parameters()]
     result.checkpoints[result.epochs] = final
     return result
+
+
+# ---- cross-entropy classifiers -----------------------------------------------------------------------------------
+def snapshot(model: nn.Module) -> list[torch.Tensor]:
+    """A copy of the model's parameters (``list(model.parameters())`` order; :func:`load_checkpoint` reads it)."""
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def cross_entropy_and_error(model: nn.Module, X: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and the fraction misclassified of ``model`` on ``(X, labels)``, without gradients."""
+    with torch.no_grad():
+        out = model(X)
+        return float(nn.functional.cross_entropy(out, labels)), float((out.argmax(1) != labels).double().mean())
+
+
+@dataclass
+class ClassifierTrace:
+    """One cross-entropy training run: the full training loss and error after every epoch (index 0: before
+    training) and the parameters at the checkpointed epochs (always the first and the last)."""
+
+    losses: list[float] = field(default_factory=list)
+    errors: list[float] = field(default_factory=list)
+    checkpoints: dict[int, list[torch.Tensor]] = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs run (``len(losses) - 1``)."""
+        return len(self.losses) - 1
+
+    def first_epoch(self, predicate: Callable[[float, float], bool]) -> int | None:
+        """The first epoch whose ``(loss, error)`` satisfy ``predicate``, or None."""
+        return next((e for e, (l, r) in enumerate(zip(self.losses, self.errors)) if predicate(l, r)), None)
+
+
+def _wants_checkpoint(checkpoint, epoch: int, trace: ClassifierTrace) -> bool:
+    return checkpoint(epoch, trace) if callable(checkpoint) else epoch in checkpoint
+
+
+def train_sgd(model: nn.Module, X: torch.Tensor, labels: torch.Tensor, *, lr: float, batch_size: int,
+              generator: torch.Generator, max_epochs: int,
+              stop: Callable[[ClassifierTrace], bool] | None = None,
+              checkpoint: Collection[int] | Callable[[int, ClassifierTrace], bool] = (),
+              momentum: float = 0.0) -> ClassifierTrace:
+    """Mini-batch SGD on the mean cross-entropy, reshuffled every epoch by ``generator``, until ``stop(trace)``
+    (checked before every epoch) or ``max_epochs``; ``model`` is trained in place.
+
+    Parameters
+    ----------
+    model, X, labels
+        The classifier (logits out) and its training set (integer labels).
+    lr, batch_size, momentum
+        ``torch.optim.SGD``'s rate and momentum; the last batch of an epoch may be smaller.
+    generator
+        The shuffling's random source (the run is deterministic given it and the model).
+    max_epochs
+        At most this many epochs.
+    stop
+        Ends training when it returns True (e.g. the training error reached zero).
+    checkpoint
+        Epochs whose parameters are kept, or ``checkpoint(epoch, trace) -> bool``; epoch 0 and the last epoch are
+        always kept.
+
+    Returns
+    -------
+    ClassifierTrace
+        Loss and error after every epoch, and the checkpoints.
+    """
+    check_positive_float("lr", lr)
+    check_positive_int("batch_size", batch_size)
+    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 0:
+        raise ValueError(f"max_epochs={max_epochs!r} must be an int >= 0")
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    trace = ClassifierTrace()
+    loss, err = cross_entropy_and_error(model, X, labels)
+    trace.losses.append(loss)
+    trace.errors.append(err)
+    trace.checkpoints[0] = snapshot(model)
+    n = X.shape[0]
+    while trace.epochs < max_epochs and not (stop is not None and stop(trace)):
+        order = torch.randperm(n, generator=generator)
+        for i in range(0, n, batch_size):
+            b = order[i:i + batch_size]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(X[b]), labels[b]).backward()
+            opt.step()
+        loss, err = cross_entropy_and_error(model, X, labels)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"SGD diverged at epoch {trace.epochs + 1} (loss {loss}); lower lr={lr}")
+        trace.losses.append(loss)
+        trace.errors.append(err)
+        if _wants_checkpoint(checkpoint, trace.epochs, trace):
+            trace.checkpoints[trace.epochs] = snapshot(model)
+    trace.checkpoints[trace.epochs] = snapshot(model)
+    return trace
+
+
+def train_adam_full_batch(model: nn.Module, X: torch.Tensor, labels: torch.Tensor, *, lr: float, max_steps: int,
+                          target_accuracy: float, checkpoints: Collection[int] = (0,)) -> tuple[dict, int, float]:
+    """Full-batch Adam on the mean cross-entropy until the training accuracy reaches ``target_accuracy`` (once
+    every step of ``checkpoints`` has passed) or ``max_steps``.
+
+    Parameters
+    ----------
+    model, X, labels
+        The classifier and its training set; ``model`` is trained in place.
+    lr
+        Adam's rate.
+    max_steps
+        At most this many steps.
+    target_accuracy
+        Training accuracy at which training stops.
+    checkpoints
+        Steps whose parameters are kept.
+
+    Returns
+    -------
+    tuple
+        ``(parameters by step, including the last; last step; loss at the last step)``.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    saved = {}
+    step = 0
+    for step in range(max_steps + 1):
+        if step in checkpoints:
+            saved[step] = snapshot(model)
+        opt.zero_grad()
+        out = model(X)
+        loss = nn.functional.cross_entropy(out, labels)
+        if float((out.argmax(1) == labels).double().mean()) >= target_accuracy and step >= max(checkpoints):
+            break
+        loss.backward()
+        opt.step()
+    saved[step] = snapshot(model)
+    return saved, step, loss.item()
