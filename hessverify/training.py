@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hessverify._validation import check_positive_float, check_positive_int
+from hessverify._validation import (as_float, as_int, as_labels, check_positive_float, check_positive_int,
+                                    check_tensor)
 
 
 #: fraction of the reducible loss ``L_0 - L*`` that may remain at convergence (floor known)
@@ -50,9 +51,19 @@ class TrainConfig:
     stop_gap: float | None = CONVERGED_GAP  # with a floor: stop once converged by the rule above
 
     def __post_init__(self):
-        check_positive_int("epochs", self.epochs)
-        check_positive_float("lr", self.lr)
-        check_positive_int("window", self.window)
+        def put(name, value):  # the dataclass is frozen: normalise through object.__setattr__
+            object.__setattr__(self, name, value)
+
+        put("epochs", as_int("epochs", self.epochs, minimum=1))
+        put("lr", as_float("lr", self.lr, minimum=0, min_inclusive=False))
+        put("window", as_int("window", self.window, minimum=1))
+        put("min_improvement", as_float("min_improvement", self.min_improvement, minimum=0, maximum=1))
+        if self.max_halvings is not None:
+            put("max_halvings", as_int("max_halvings", self.max_halvings, minimum=0))
+        put("loss_tol", as_float("loss_tol", self.loss_tol, minimum=0))
+        put("checkpoint_every", as_int("checkpoint_every", self.checkpoint_every, minimum=0))
+        if self.stop_gap is not None:
+            put("stop_gap", as_float("stop_gap", self.stop_gap, minimum=0, maximum=1))
 
 
 @dataclass
@@ -107,14 +118,64 @@ def mse_loss(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor
     return 0.5 * (model(X) - Y).pow(2).sum() / X.shape[0]
 
 
+def check_training_inputs(model, X, Y, *, labels: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checks every training loop makes before its first step: a module with trainable real float
+    parameters, and non-empty finite inputs and targets of its dtype and device (or integer labels)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model has no trainable parameters (every parameter has requires_grad=False); unfreeze "
+                         "the ones to train")
+    dtype, device = params[0].dtype, params[0].device
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"model parameters are {dtype}; train in float32 or float64")
+    if device.type == "meta":
+        raise ValueError("model is on the meta device (parameters without values); materialise it first")
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise ValueError(f"model parameter {name} contains NaN or Inf; initialise the model again")
+    X = check_tensor("X", X, device=device)
+    if X.ndim < 2 or X.dtype != dtype:
+        raise TypeError(f"X must be a (n, ...) tensor of the model's dtype {dtype}; got shape {tuple(X.shape)} "
+                        f"and dtype {X.dtype}")
+    if labels:
+        Y = as_labels("labels", Y)
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"labels has {Y.shape[0]} entries but X has {X.shape[0]} samples")
+        return X, Y.to(device)
+    Y = check_tensor("Y", Y, device=device)
+    if Y.ndim < 1 or Y.dtype != dtype:
+        raise TypeError(f"Y must be a (n, ...) tensor of the model's dtype {dtype}; got shape {tuple(Y.shape)} and "
+                        f"dtype {Y.dtype}")
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"Y has {Y.shape[0]} rows but X has {X.shape[0]} samples; they must match")
+    return X, Y
+
+
+def checked_forward(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """``model(X)`` without gradients, its failure or a non-finite output a clear error naming ``model``/``X``."""
+    try:
+        with torch.no_grad():
+            out = model(X)
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        raise ValueError(f"model(X) fails for X of shape {tuple(X.shape)}: {str(e).splitlines()[0]}; the model's "
+                         "input size must match X") from None
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("model(X) is not finite before any step; check the scale of X and of the parameters")
+    return out
+
+
 def train_full_batch(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, config: TrainConfig = TrainConfig(),
                      callback: Callable[[int, float], None] | None = None, *, floor: float | None = None) -> TrainResult:
     """Train ``model`` in place; ``callback(epoch, loss)`` is called at every checkpoint (for progress).
     ``floor``: the best attainable loss when known (recorded, and ``config.stop_gap`` stops at it)."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    with torch.no_grad():
-        out = model(X)
+    X, Y = check_training_inputs(model, X, Y, labels=False)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a callable(epoch, loss) or None, got {type(callback).__name__}")
+    out = checked_forward(model, X)
     if out.shape != Y.shape:
         raise ValueError(f"Y has shape {tuple(Y.shape)} but the model outputs {tuple(out.shape)}; they must match")
     result = TrainResult(floor=floor)
@@ -125,6 +186,9 @@ def train_full_batch(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, config:
         model.zero_grad(set_to_none=True)
         loss = mse_loss(model, X, Y)
         if not torch.isfinite(loss):
+            if epoch == 0:
+                raise ValueError(f"the loss is {float(loss)} before any step: X, Y and the model give a non-finite "
+                                 "loss; check the scale of Y (and X)")
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {float(loss)}); lower lr={config.lr}")
         loss.backward()
         value = loss.item()
@@ -223,6 +287,7 @@ def train_sgd(model: nn.Module, X: torch.Tensor, labels: torch.Tensor, *, lr: fl
     ClassifierTrace
         Loss and error after every epoch, and the checkpoints.
     """
+    X, labels = check_training_inputs(model, X, labels, labels=True)
     check_positive_float("lr", lr)
     check_positive_int("batch_size", batch_size)
     if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 0:
@@ -275,6 +340,7 @@ def train_adam_full_batch(model: nn.Module, X: torch.Tensor, labels: torch.Tenso
     tuple
         ``(parameters by step, including the last; last step; loss at the last step)``.
     """
+    X, labels = check_training_inputs(model, X, labels, labels=True)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     saved = {}
     step = 0

@@ -12,8 +12,11 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from hessverify._validation import as_bool, as_int
+from hessverify._validation import check_device as validated_device
 from hessverify.cache import ResultCache
 from hessverify.files import atomic_write_text, confine_writes, refuse_symlinks, remove_stale_temporaries
 from hessverify.reports._common import PROFILES, STATUSES, Progress
@@ -33,26 +36,18 @@ _NAME = re.compile(r"^[a-z0-9_]+$")
 
 
 def check_device(device) -> str:
-    """``device`` as a string naming a device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
-    try:
-        dev = torch.device(device)
-        torch.empty(0, device=dev)
-    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, ValueError or AssertionError here
-        raise ValueError(f"device={device!r} is not usable here ({type(e).__name__}: {e}); use 'cpu' or an "
-                         "available accelerator") from None
-    if dev.type == "cpu" and dev.index not in (None, 0):
-        raise ValueError(f"device={device!r}: there is one CPU device; use 'cpu'")
+    """``device`` (a string or ``torch.device``) as the string of a device this machine has (``cpu``, ``cuda``,
+    ``cuda:1``, ``mps``); one rule with every other public function (``hessverify._validation.check_device``)."""
+    if device is None:
+        raise TypeError("device must be a string such as 'cpu' or 'cuda' (or a torch.device), got None")
+    dev = validated_device("device", device)
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+        raise ValueError(f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA devices")
     return str(dev)
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed={seed!r} must be an int in [0, 2**32)")
-    return seed
+    return as_int("seed", seed, minimum=0, maximum=2**32 - 1)
 
 
 class ReportsBusy(RuntimeError):
@@ -141,10 +136,18 @@ def run_reports(out: str | Path | None = None, profile: str = "quick", seed: int
     reports stay on the CPU). ``index.md`` lists every report found in ``out``, so groups can run apart. The
     folder is checked for writing and locked before anything is computed; a folder that holds another
     profile's or seed's reports is refused unless ``replace``."""
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is not known; use one of {', '.join(PROFILES)}")
     seed = _check_seed(seed)
     device = check_device(device)
+    replace = as_bool("replace", replace)
+    if only is not None:
+        if isinstance(only, np.ndarray) and only.ndim == 1:
+            only = only.tolist()
+        if isinstance(only, str) or not isinstance(only, (list, tuple)) or not all(isinstance(g, str) for g in only):
+            raise TypeError(f"only must be a list of report group names, got {type(only).__name__}; choose from "
+                            f"{', '.join(GROUPS)}")
+        only = list(only)
     if only is not None and len(only) == 0:
         raise ValueError(f"only=[] names no report group; leave it out to run every group, or choose from "
                          f"{', '.join(GROUPS)}")
