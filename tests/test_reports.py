@@ -144,7 +144,7 @@ def test_cache_and_atomic_write(tmp_path):
     atomic_write_text(target, "old")
     with pytest.raises(Boom):
         with pytest.MonkeyPatch.context() as m:
-            m.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(Boom()))
+            m.setattr(os, "replace", lambda *a, **kw: (_ for _ in ()).throw(Boom()))
             atomic_write_text(target, "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 

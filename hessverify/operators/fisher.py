@@ -184,13 +184,13 @@ class FisherOperator(_GradientOuterProducts):
         return draws
 
     def _prepare(self, xb, yb, w: float):
-        if self.exact:
-            return GGNOperator._prepare(self, xb, yb, w)
+        if self.exact:  # the GGN's own state, skipping the outer products of the Monte-Carlo path
+            return super(_GradientOuterProducts, self)._prepare(xb, yb, w)
         return super()._prepare(xb, yb, w)
 
     def _output_product(self, state, JV: torch.Tensor) -> torch.Tensor:
         if self.exact:
-            return GGNOperator._output_product(self, state, JV)
+            return super(_GradientOuterProducts, self)._output_product(state, JV)
         return super()._output_product(state, JV)
 
     def __repr__(self) -> str:
