@@ -1,5 +1,5 @@
-"""Sessions: ``tests`` (the CI command), ``verify`` and ``reports`` (the default job), ``bench``, ``crosscheck``,
-``fuzz``.
+"""Sessions: ``tests`` and ``slow`` (what CI runs), ``verify`` and ``reports`` (the default job), ``bench``,
+``crosscheck``, ``fuzz``.
 
 Every session installs from ``constraints.txt``, so runs are reproducible and torch is the pinned CPU build.
 """
@@ -19,11 +19,25 @@ def _install(session: nox.Session, extras: str = "test") -> None:
     session.install(*CONSTRAINTS, "-e", f".[{extras}]")
 
 
+def _pytest(session: nox.Session, *args: str) -> None:
+    env = {"HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci"), "OMP_WAIT_POLICY": "PASSIVE"}
+    session.run("pytest", "-q", *args, *session.posargs, env=env)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite under the fast ``ci`` hypothesis profile."""
+    """The test suite under the fast ``ci`` hypothesis profile, without the ``slow`` tests (report runs in
+    subprocesses: ``nox -s slow``); the 25 slowest tests are listed."""
     _install(session)
-    session.run("pytest", "-q", *session.posargs, env={"HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci")})
+    _pytest(session, "-m", "not slow", "--durations=25")
+
+
+@nox.session(python=PYTHON)
+def slow(session: nox.Session) -> None:
+    """The ``slow`` tests: whole report runs in subprocesses (determinism, kills, resumption). CI runs them after
+    ``tests``."""
+    _install(session)
+    _pytest(session, "-m", "slow", "--durations=10")
 
 
 @nox.session(python=PYTHON)

@@ -214,6 +214,7 @@ def _tree(root):
             if p.is_file() and ".cache" not in p.parts and p.name not in (".lock", "timings.json")}
 
 
+@pytest.mark.slow  # report runs in subprocesses: minutes; `nox -s slow` (CI runs it too)
 @pytest.mark.parametrize("suffix", [".json", ".md", ".png"])
 def test_kill_during_a_write_leaves_old_or_nothing(tmp_path, uninterrupted, suffix):
     out = tmp_path / "r"

@@ -18,6 +18,7 @@ def run_reports(out, *only, timeout=600):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # report runs in subprocesses: minutes; `nox -s slow` (CI runs it too)
 def test_same_seed_same_bytes(tmp_path):
     for name in ("a", "b"):
         r = run_reports(tmp_path / name, "ablations", "krylov")
@@ -105,6 +106,7 @@ def test_missing_data_set_is_named_with_its_install_command(monkeypatch):
     assert "apt-get install -y dataset-fashion-mnist" in datasets.skipped_lines(skipped)[0]
 
 
+@pytest.mark.slow  # report runs in subprocesses: minutes; `nox -s slow` (CI runs it too)
 def test_killed_run_resumes_without_recomputing(tmp_path):
     out = tmp_path / "r"
     cache_dir = out / ".cache" / "test"
@@ -218,6 +220,7 @@ def test_a_diverging_rate_is_not_measured(monkeypatch):
         ablation_cells.train_until_converged(widths, spec, X, Y, None, prof, 0)
 
 
+@pytest.mark.slow  # report runs in subprocesses: minutes; `nox -s slow` (CI runs it too)
 def test_sigmoid_mlp_report_verdict_matches_its_data_and_names_what_it_skipped(tmp_path, monkeypatch):
     """000 §4: the verdict is recomputed from data.json; a data set that is not installed is named with its
     install command; the matched count is 000's, the certified count comes from the residuals."""

@@ -61,7 +61,8 @@ def output_lock(out: Path):
 
     The kernel drops the lock when its holder exits, however it exits, so a killed run leaves no stale lock and
     nothing reads a pid to guess. The file is opened with ``O_NOFOLLOW`` (a link there is refused) and never
-    removed (removing it would let two runs lock two different files); it holds the holder's pid for messages.
+    removed (removing it would let two runs lock two different files); it holds the holder's pid for messages
+    while held and is emptied on release, so a finished run leaves the same bytes whatever its pid.
 
     Parameters
     ----------
@@ -81,6 +82,7 @@ def output_lock(out: Path):
         if lock.is_symlink():
             raise ValueError(f"{lock} is a symbolic link; refusing to use it as the lock (remove it)") from None
         raise ValueError(f"cannot open the lock file {lock} ({e.strerror}); pass a writable --out") from None
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -89,10 +91,13 @@ def output_lock(out: Path):
             who = f"pid {holder}" if holder.isdigit() else "another process"
             raise ReportsBusy(f"another hessverify reports run ({who}) is writing to {out}; wait for it to finish, "
                               f"or pass another --out") from None
+        held = True
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
+        if held:
+            os.ftruncate(fd, 0)  # a finished run leaves no pid behind
         os.close(fd)  # releases the lock
 
 
