@@ -14,6 +14,10 @@ import scipy.sparse.linalg as sla
 import torch
 
 
+#: columns materialised per product when a matrix-free operator is made dense
+DENSE_BLOCK = 256
+
+
 class SymmetricOperator:
     """Wraps an operator; ``num_matvecs`` counts columns multiplied since creation."""
 
@@ -130,12 +134,21 @@ class SymmetricOperator:
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         return self.matmat(v[:, None])[:, 0]
 
-    def dense(self) -> torch.Tensor:
-        """The full matrix (identity columns through ``matmat`` unless it is already dense)."""
+    def dense(self, callback=None) -> torch.Tensor:
+        """The full matrix (identity columns through ``matmat``, ``DENSE_BLOCK`` at a time, unless it is already
+        dense); ``callback(info)`` after each block."""
         if self._dense is not None:
+            if callback is not None:
+                callback({"step": self.size, "num_matvecs": 0})
             return self._dense
         eye = torch.eye(self.size, dtype=self.dtype, device=self.device)
-        return torch.cat([self.matmat(eye[:, i : i + 256]) for i in range(0, self.size, 256)], dim=1)
+        before = self.num_matvecs
+        blocks = []
+        for i in range(0, self.size, DENSE_BLOCK):
+            blocks.append(self.matmat(eye[:, i : i + DENSE_BLOCK]))
+            if callback is not None:
+                callback({"step": min(self.size, i + DENSE_BLOCK), "num_matvecs": self.num_matvecs - before})
+        return torch.cat(blocks, dim=1)
 
     @property
     def eps(self) -> float:

@@ -21,22 +21,18 @@ import numpy as np
 import torch
 
 from hessverify.estimators._operator import SymmetricOperator, check_count, make_generator, with_progress
-from hessverify.estimators.lanczos_kernel import _check_sync_every, _lanczos_run
+from hessverify.estimators.lanczos_kernel import check_sync_every, lanczos_tridiagonal
 from hessverify.estimators.result import DensityResult
-
-
-def _never(run, b) -> bool:
-    return False
 
 
 def spectral_density(
     op,
     num_iter: int = 64,
+    *,
     num_vectors: int = 1,
     grid: torch.Tensor | int | None = None,
     kappa: float = 3.0,
     seed: int | None = None,
-    *,
     margin: float = 0.05,
     normalization_iter: int = 32,
     log_scale: bool = False,
@@ -63,19 +59,19 @@ def spectral_density(
                          "on each side); 0.05 is the default")
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
-    options = {"sync_every": _check_sync_every(None, A.device), "track_orthogonality": False}
+    options = {"generator": g, "sync_every": check_sync_every(None, A.device)}
     # 002 Algorithm 4: range estimate with Ritz-residual widening and margin
-    run = _lanczos_run(A, g, min(normalization_iter, A.size), "full", None, _never, **options)
+    run = lanczos_tridiagonal(A, min(normalization_iter, A.size), **options)
     theta, S = run.ritz()
-    res = np.abs(run.beta[-1] * S[-1, :]) if run.beta else np.zeros_like(theta)
+    res = run.residual_estimates(S)
     lo, hi = float(theta[0] - res[0]), float(theta[-1] + res[-1])
     delta = margin * max(hi - lo, 1e-12 * max(abs(lo), abs(hi), 1.0))
     lo, hi = lo - delta, hi + delta
-    c, h = (lo + hi) / 2, (hi - lo) / 2
+    h = (hi - lo) / 2  # the half-width of 002 Alg. 4's normalisation (A - c I) / h
     nodes, weights = [], []
     report = with_progress(callback, progress, "spectral_density")
     for probe in range(num_vectors):
-        r = _lanczos_run(A, g, num_iter, "full", None, _never, **options)
+        r = lanczos_tridiagonal(A, num_iter, **options)
         th, Sv = r.ritz()
         nodes.append(th)
         weights.append(Sv[0, :] ** 2 / num_vectors)
