@@ -21,11 +21,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from hessverify.estimators._operator import (SymmetricOperator, check_count, check_eigen_options, check_probability,
-                                             make_generator, with_progress)
-from hessverify.estimators.certificates import (DEFAULT_FAILURE_PROBABILITY, LOCK_FRACTION, certify_complete,
-                                                max_runs)
-from hessverify.estimators.result import SpectralResult, finish_spectral
+from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_eigen_options,
+                                             check_probability, make_generator, with_progress)
+from hessverify.estimators.certificates import DEFAULT_FAILURE_PROBABILITY, certify_complete, max_runs
+from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_spectral
 
 #: block size when none is given. Measured on the reference MLP and the digits CNN (reports/performance.md, "Cost
 #: of a block"): 4 products cost 1.0-1.7 single products through the jvp Hessian and the GGN (vmap batching);
@@ -191,7 +190,7 @@ class _BlockSearch:
 
     @property
     def lock_tol(self) -> float:
-        return LOCK_FRACTION * self.tol * max(self.norm_est, 1e-300)
+        return STOP_FRACTION * self.tol * max(self.norm_est, 1e-300)
 
     def _lock(self, space: _Space, theta, S, columns) -> None:
         if not columns:
@@ -233,7 +232,7 @@ def block_lanczos(
     v0: torch.Tensor | None = None,
     seed: int | None = None,
     return_eigenvectors: bool = False,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     block_size: int | None = None,
     max_basis: int | None = None,

@@ -47,14 +47,12 @@ from scipy.special import betainc
 
 from hessverify.estimators._operator import SymmetricOperator
 from hessverify.estimators.lanczos_kernel import lanczos_tridiagonal, residual_estimates
+from hessverify.estimators.result import STOP_FRACTION
 
 #: the constant of the Kuczynski-Wozniakowski bound
 KW_CONSTANT = 1.648
 #: a multiplicity certificate is issued when the failure probability is at most this
 DEFAULT_FAILURE_PROBABILITY = 1e-6
-#: a Ritz pair is locked once its Lanczos residual estimate is at most this fraction of ``tol * ||A||``, leaving
-#: room for the explicit residual (a separate product, with its own rounding) to meet ``tol``
-LOCK_FRACTION = 0.5
 #: restarts (runs) allowed to find ``k`` values and certify them: every run locks at least one value or ends the
 #: search, so ``2 k`` covers a copy found per value and the rest is slack for runs that end without one
 RESTART_SLACK = 25
@@ -253,7 +251,7 @@ def certify_complete(A: SymmetricOperator, locked_values: list, locked_vectors: 
     values, vectors = [], []
     before = A.num_matvecs if matvecs_before is None else matvecs_before
     L = locked_vectors
-    lock_tol = LOCK_FRACTION * delta
+    lock_tol = STOP_FRACTION * delta
     steps, largest = 0, 0.0
     history = []
     for run_index in range(runs):

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_count, make_generator, with_progress
+from hessverify.estimators._operator import Callback, SymmetricOperator, check_count, make_generator, with_progress
 from hessverify.estimators.lanczos_kernel import check_sync_every, lanczos_tridiagonal
 from hessverify.estimators.result import DensityResult
 
@@ -39,15 +39,41 @@ def spectral_density(
     log_eps: float = 1e-12,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
 ) -> DensityResult:
-    """Density of the spectrum of a symmetric operator on ``grid`` (an array of points, or a count; 1024).
+    """Density of the spectrum of a symmetric operator by stochastic Lanczos quadrature (002 Alg. 3-4, eq 7).
 
-    ``num_iter`` Lanczos steps per probe, ``num_vectors`` probes; full reorthogonalisation in every run.
-    ``kappa > 1`` sets the kernel width (002 uses 3); ``margin`` widens the estimated range on each side.
-    ``callback(info)`` is called after each probe (probe index, products so far); ``progress=True`` prints
-    a line per probe on stderr.
+    Parameters
+    ----------
+    op
+        A symmetric operator (as :func:`~hessverify.estimators.lanczos`).
+    num_iter
+        Lanczos steps per probe (full reorthogonalisation).
+    num_vectors
+        Random probes; the density is their mean.
+    grid
+        Points to evaluate the density at, or their count (default 1024) on the estimated range.
+    kappa
+        ``> 1``: sets the kernel width ``sigma = 2 / ((M - 1) sqrt(8 log kappa))`` (002 uses 3).
+    seed, generator
+        The random probes.
+    margin
+        Fraction of the estimated range added on each side.
+    normalization_iter
+        Lanczos steps of the range estimate (002 Alg. 4).
+    log_scale, log_eps
+        The density of ``log(|lambda| + log_eps)`` instead (module docstring).
+    check_symmetry
+        Probe the operator for symmetry first.
+    callback, progress
+        ``callback(info)`` after each probe (``step``, ``probe``, ``num_matvecs``); ``progress=True`` shows a
+        progress line.
+
+    Returns
+    -------
+    DensityResult
+        ``grid``, ``density`` (integrates to about one), the quadrature ``nodes`` and ``weights``, ``sigma``.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     num_iter = min(check_count(num_iter, "num_iter", 2), A.size)

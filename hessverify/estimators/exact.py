@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, default_tol, with_progress
+from hessverify.estimators._operator import (Callback, SymmetricOperator, default_tol, symmetry_tolerance,
+                                             with_progress)
 from hessverify.estimators.result import SpectralResult
 
 DEFAULT_MAX_BYTES = 4 * 2**30
 
 
-def exact(op, *, return_eigenvectors: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, callback=None,
-          progress: bool = False) -> SpectralResult:
+def exact(op, *, return_eigenvectors: bool = False, max_bytes: int = DEFAULT_MAX_BYTES,
+          callback: Callback | None = None, progress: bool = False) -> SpectralResult:
     """Every eigenvalue, descending, with a backward-error certificate.
 
     Parameters
@@ -46,7 +47,7 @@ def exact(op, *, return_eigenvectors: bool = False, max_bytes: int = DEFAULT_MAX
     M = A.dense(callback=with_progress(callback, progress, "exact"))
     scale = float(torch.linalg.matrix_norm(M))
     asym = float(torch.linalg.matrix_norm(M - M.T))
-    if asym > 10 * A.eps**0.5 * max(scale, 1e-300):
+    if asym > symmetry_tolerance(A.dtype) * max(scale, 1e-300):
         raise ValueError(f"op is not symmetric: ||A - A^T||_F / ||A||_F = {asym / scale:.2e}")
     M = (M + M.T) / 2
     if return_eigenvectors:

@@ -18,13 +18,14 @@ from typing import Literal
 import numpy as np
 import torch
 
-from hessverify.estimators._operator import (SymmetricOperator, check_count, check_eigen_options, check_probability,
-                                             default_tol, emit_warnings, make_generator, with_progress)
-from hessverify.estimators.certificates import (DEFAULT_FAILURE_PROBABILITY, LOCK_FRACTION, certify_complete,
-                                                max_runs, score)
+from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_eigen_options,
+                                             check_probability, default_tol, emit_warnings, make_generator,
+                                             with_progress)
+from hessverify.estimators.certificates import (DEFAULT_FAILURE_PROBABILITY, certify_complete, max_runs,
+                                                score)
 from hessverify.estimators.lanczos_kernel import (Reorth, check_reorth, check_sync_every, lanczos_tridiagonal,
                                                   residual_estimates)
-from hessverify.estimators.result import SpectralResult, finish_spectral
+from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_spectral
 
 Which = Literal["LA", "SA", "LM", "BE"]
 WHICH = ("LA", "SA", "LM", "BE")
@@ -79,7 +80,7 @@ class _Search:
 
     @property
     def lock_tol(self) -> float:
-        return LOCK_FRACTION * self.tol * max(self.norm_est, 1e-300)
+        return STOP_FRACTION * self.tol * max(self.norm_est, 1e-300)
 
     def _stop(self, need: int):
         """Stop a run once its best ``need`` Ritz values have converged (residual estimate within the lock
@@ -95,7 +96,7 @@ class _Search:
             if run.m < need:
                 return False
             est = _best(run, self.which, need, beta, theta)[2]
-            return bool((est <= LOCK_FRACTION * self.tol * max(scale, 1e-300)).all())
+            return bool((est <= STOP_FRACTION * self.tol * max(scale, 1e-300)).all())
         return stop
 
     def run_once(self, start: torch.Tensor | None) -> list[int]:
@@ -182,7 +183,7 @@ def lanczos(
     v0: torch.Tensor | None = None,
     seed: int | None = None,
     return_eigenvectors: bool = False,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     reorth: Reorth = "full",
     certify_multiplicities: bool = True,
@@ -311,7 +312,7 @@ def lanczos_ritz(
     *,
     reorth: Reorth = "full",
     seed: int | None = None,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from hessverify.estimators._operator import (SymmetricOperator, check_count, check_v0, make_generator,
+from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_v0, make_generator,
                                              with_progress)
 
 Reorth = Literal["full", "double", "selective", "none"]
@@ -400,7 +400,7 @@ def lanczos_tridiagonal(
     reorth: Reorth = "full",
     locked: torch.Tensor | None = None,
     stop: Callable | None = None,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     generator: torch.Generator | None = None,
     sync_every: int | None = None,

@@ -7,6 +7,11 @@ import numpy as np
 import torch
 from scipy import stats
 
+#: an iteration stops (or locks a pair) once its own residual estimate is at most this fraction of ``tol * ||A||``,
+#: leaving room for the explicit residual that :func:`finish_spectral` computes (a separate product, with its own
+#: rounding) to meet ``tol``
+STOP_FRACTION = 0.5
+
 
 @dataclass(frozen=True)
 class SpectralResult:
