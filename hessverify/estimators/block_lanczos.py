@@ -212,6 +212,8 @@ class _BlockSearch:
             # after locking, a random block (it sees further copies); after a pass that converged nothing, its
             # best Ritz vectors (an explicit restart that keeps the progress made)
             X = self.random_block() if converged or S.shape[1] == 0 else space.Q @ S[:, : self.b]
+            if p < passes - 1:
+                self.last = space = None  # free the basis before the next pass allocates its own
         return passes
 
     def fill_unconverged(self) -> None:
@@ -284,6 +286,7 @@ def block_lanczos(
     passes = s.search(opts.v0, max_runs(k))
     certificate, cert_steps = None, 0
     if certify_multiplicities and len(s.values) >= k:
+        s.last = None  # the search's basis is not needed any more: the certificate allocates its own
         cert = certify_complete(A, s.values, s.vectors, k=k, which=which, delta=opts.tol * max(s.norm_est, 1e-300),
                                 generator=g, failure_probability=failure_probability,
                                 max_steps=max(s.basis, CERTIFY_MIN_STEPS), runs=max(1, max_runs(k) - passes),

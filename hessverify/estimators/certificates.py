@@ -280,4 +280,5 @@ def certify_complete(A: SymmetricOperator, locked_values: list, locked_vectors: 
         values.append(float(run.ritz_values()[test.copy]))
         vectors.append(y)
         L = torch.cat([L, y[:, None]], dim=1)
+        run = None  # free the basis before the next run allocates its own
     return Certificate(None, tuple(values), tuple(vectors), steps, runs, largest, history)

@@ -128,11 +128,13 @@ class _Search:
 
     def search(self, start: torch.Tensor | None) -> None:
         budget = max_runs(self.k) if (self.full and self.restart) else 1
-        while self.runs < budget and len(self.values) < self.k:
+        while True:
             took = self.run_once(start)
-            if not (self.full and self.restart) or len(self.values) >= self.A.size:
+            if (not (self.full and self.restart) or len(self.values) >= min(self.k, self.A.size)
+                    or self.runs >= budget):
                 break
             start = None if took else self.restart_vector()
+            self.last = None  # free the basis before the next run allocates its own
         self.history["search_steps"] = self.steps
 
     def fill_unconverged(self) -> None:
@@ -154,6 +156,7 @@ def _single_which(A, k, which, reorth, opts, g, run_options, callback, certify, 
     certificate = None
     cert_steps = 0
     if s.full and certify and len(s.values) >= k:
+        s.last = None  # the search's basis is not needed any more: the certificate allocates its own
         cert = certify_complete(A, s.values, torch.stack(s.vectors, dim=1), k=k, which=which,
                                 delta=opts.tol * max(s.norm_est, 1e-300), generator=g,
                                 failure_probability=failure_probability, max_steps=opts.max_iter,
