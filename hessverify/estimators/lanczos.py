@@ -173,7 +173,8 @@ def _single_which(A, k, which, reorth, opts, g, run_options, callback, certify, 
     sel = np.argsort(-score(np.asarray(s.values), which), kind="stable")[:k]
     history = {**s.history, "certification_steps": cert_steps, "restarts": s.runs - 1}
     return {"values": [s.values[i] for i in sel], "vectors": [s.vectors[i] for i in sel], "history": history,
-            "steps": s.steps + cert_steps, "certificate": certificate, "norm_est": s.norm_est}
+            "steps": s.steps + cert_steps, "certificate": certificate, "norm_est": s.norm_est,
+            "level": failure_probability}
 
 
 def lanczos(
@@ -289,8 +290,9 @@ def lanczos(
             f"Lanczos vectors lost orthogonality (||Q^T Q - I||_F reached {max(orth):.1e} > sqrt(eps)): ghost copies "
             "of converged eigenvalues are likely and multiplicities are not reliable; use reorth='full'"
         )
-    certified = (reorth in ("full", "double") and certify_multiplicities and certificate is not None
-                 and certificate <= failure_probability)
+    # each end of BE is certified at its own half of the probability (the union bound), not at the sum's level
+    certified = (reorth in ("full", "double") and certify_multiplicities
+                 and all(p["certificate"] is not None and p["certificate"] <= p["level"] for p in parts))
     return finish_spectral(A, values, vectors, which=which, tol=opts.tol, norm_est=max(p["norm_est"] for p in parts),
                            method=f"lanczos[{reorth}]", iterations=sum(p["steps"] for p in parts), history=history,
                            notes=notes, matvecs_before=before, return_eigenvectors=return_eigenvectors,
