@@ -10,18 +10,20 @@ import pytest
 import torch
 
 import hessverify.estimators as estimators
-from hessverify.estimators import (block_lanczos, exact, hutchinson, hutchpp, lanczos, lanczos_tridiagonal, lobpcg,
-                                   power_iteration, spectral_density, subspace_iteration)
+from hessverify.estimators import (block_lanczos, exact, hutchinson, hutchpp, lanczos, lobpcg,
+                                   power_iteration, subspace_iteration)
 
 SHARED = ("which", "tol", "max_iter", "v0", "seed", "return_eigenvectors", "callback", "progress")
 EIGEN = (lanczos, block_lanczos, lobpcg, power_iteration, subspace_iteration)
-PUBLIC = tuple(getattr(estimators, name) for name in estimators.__all__ if inspect.isfunction(getattr(estimators, name)))
+PUBLIC = tuple(getattr(estimators, name) for name in estimators.__all__
+               if inspect.isfunction(getattr(estimators, name)))
 #: the one positional argument after ``op``, by kind of estimator
 SIZES = ("k", "num_matvecs", "num_iter", "num_steps")
 #: names another library uses for an option this package spells its own way (scipy's or its own)
-ALIASES = {"eigenvectors": "return_eigenvectors", "maxiter": "max_iter", "max_iters": "max_iter", "niter": "max_iter",
-           "n_iter": "max_iter", "num_iters": "num_iter", "random_state": "seed", "rng": "generator",
-           "verbose": "progress", "x0": "v0", "start": "v0", "tolerance": "tol", "return_vectors": "return_eigenvectors"}
+ALIASES = {"eigenvectors": "return_eigenvectors", "maxiter": "max_iter", "max_iters": "max_iter",
+           "niter": "max_iter", "n_iter": "max_iter", "num_iters": "num_iter", "random_state": "seed",
+           "rng": "generator", "verbose": "progress", "x0": "v0", "start": "v0", "tolerance": "tol",
+           "return_vectors": "return_eigenvectors"}
 
 
 def test_every_public_function_is_covered():
