@@ -86,7 +86,9 @@ def peers(model, X, labels):
 
 
 #: how often the two runs of the speed goal are repeated (alternately; the best time of each is kept)
-GOAL_REPEATS = 3
+GOAL_REPEATS = 4
+#: runs faster than this (seconds) are timed twice and the better time kept
+RERUN_BELOW_S = 30.0
 #: the runs the speed goal compares
 GOAL_PAIR = ("hessverify.lanczos (certified)", "curvlinops+eigsh")
 
@@ -137,7 +139,8 @@ def _peer_runs(found: dict, model, X, labels, k: int, p: int, pyhessian_max_k: i
 
 def topk_race(model, X, labels, ks=(1, 5, 20), pyhessian_max_k: int = 5, goal_k: int | None = None) -> dict:
     """Top k to 1e-10 by hessverify (certified and single-run) and by every installed peer, on one problem. With
-    ``goal_k``, the two runs of the speed goal are repeated alternately at that k (best time kept)."""
+    ``goal_k``, the two runs of the speed goal are repeated alternately at that k (best time kept); every run
+    quicker than ``RERUN_BELOW_S`` is timed twice (best kept)."""
     p = sum(q.numel() for q in model.parameters())
     H = hessian(model, "cross_entropy", X, labels)
     Hj = hessian(model, "cross_entropy", X, labels, backend="jvp")  # batches its matmat (block methods)
@@ -152,10 +155,16 @@ def topk_race(model, X, labels, ks=(1, 5, 20), pyhessian_max_k: int = 5, goal_k:
         for name, fn in _peer_runs(found, model, X, labels, k, p, pyhessian_max_k).items():
             (vals, matvecs), t, w = _timed(fn)
             row[name] = {"seconds": t, "matvecs": matvecs, "rel_error": _rel_err(vals, truth)}
+        # a second pass over the quick runs, in the same order, keeps each one's better time: a burst of other
+        # work on a shared machine then slows a run only if it hits both passes
+        quick = {**_hessverify_runs(H, Hj, k), **_peer_runs(found, model, X, labels, k, p, pyhessian_max_k)}
+        for name, fn in quick.items():
+            if row[name]["seconds"] < RERUN_BELOW_S:
+                row[name]["seconds"] = min(row[name]["seconds"], _timed(fn)[1])
         if k == goal_k and all(n in row for n in GOAL_PAIR):
             fns = {GOAL_PAIR[0]: _hessverify_runs(H, Hj, k)[GOAL_PAIR[0]],
                    GOAL_PAIR[1]: _peer_runs(found, model, X, labels, k, p, 0)[GOAL_PAIR[1]]}
-            for _ in range(GOAL_REPEATS - 1):
+            for _ in range(GOAL_REPEATS - 2):  # the first run and the second pass made two
                 for name, fn in fns.items():
                     row[name]["seconds"] = min(row[name]["seconds"], _timed(fn)[1])
             row["repeats_of_goal_pair"] = GOAL_REPEATS
