@@ -34,8 +34,8 @@ def block_costs(problems: dict, repeats: int = 3) -> dict:
 def markdown(costs: dict) -> list[str]:
     lines = ["", "## Cost of a block of b products, in single products", "",
              "`matmat` with b columns runs one batched pass (`torch.func.vmap` over the product, or autograd's "
-             "batched gradients); b products one at a time would cost b. Each row is in units of that operator's own single "
-             "product, whose time is given: compare rows through it.", ""]
+             "batched gradients); b products one at a time would cost b. Each row is in units of that operator's "
+             "own single product, whose time is given: compare rows through it.", ""]
     for name, ops in costs.items():
         lines += [f"**{name}**", "", "| operator | one product (ms) | " + " | ".join(f"b={b}" for b in BLOCKS) + " |",
                   "| --- | ---: |" + " ---: |" * len(BLOCKS)]

@@ -18,7 +18,6 @@ import json
 import statistics
 import time
 
-import numpy as np
 import torch
 
 from benchmarks.char_gpt import CORPUS_MODULES, CharGPT, corpus, token_batch

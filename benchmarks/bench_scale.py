@@ -15,7 +15,7 @@ import torch
 
 from hessverify.claims import Measurement, compare, measure
 from hessverify.data.spectra import symmetric_from_eigenvalues
-from hessverify.estimators import exact, hutchinson, hutchpp, lanczos, lanczos_ritz
+from hessverify.estimators import exact, hutchinson, hutchpp, lanczos_ritz
 from hessverify.models import linear_network
 from hessverify.operators import ggn, hessian
 from hessverify.claims import build_setting

@@ -9,5 +9,6 @@ from hessverify.estimators.power import power_iteration, subspace_iteration
 from hessverify.estimators.result import DensityResult, SpectralResult, TraceResult
 from hessverify.estimators.trace import hutchinson, hutchpp
 
-__all__ = ["exact", "lanczos", "block_lanczos", "lanczos_ritz", "lobpcg", "power_iteration", "subspace_iteration", "hutchinson", "hutchpp",
-           "spectral_density", "lanczos_tridiagonal", "LanczosRun", "SpectralResult", "TraceResult", "DensityResult"]
+__all__ = ["exact", "lanczos", "block_lanczos", "lanczos_ritz", "lobpcg", "power_iteration", "subspace_iteration",
+           "hutchinson", "hutchpp", "spectral_density", "lanczos_tridiagonal", "LanczosRun", "SpectralResult",
+           "TraceResult", "DensityResult"]

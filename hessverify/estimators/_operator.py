@@ -6,12 +6,20 @@ sparse matrix), a ``hessverify.operators`` object, or anything with ``.shape`` a
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 import torch
+
+#: the type of every estimator's ``callback``: called with a dict of progress information (``step``,
+#: ``num_matvecs`` and the estimator's own entries); its return value is ignored
+Callback = Callable[[dict], object]
+
+#: columns materialised per product when a matrix-free operator is made dense
+DENSE_BLOCK = 256
 
 
 class SymmetricOperator:
@@ -67,7 +75,7 @@ class SymmetricOperator:
                              "rescale it (the spectrum scales with it)")
         scale = float(torch.linalg.matrix_norm(A))
         asym = float(torch.linalg.matrix_norm(A - A.T))
-        if asym > _sym_tol(A.dtype) * max(scale, torch.finfo(A.dtype).tiny):
+        if asym > symmetry_tolerance(A.dtype) * max(scale, torch.finfo(A.dtype).tiny):
             raise ValueError(
                 f"op is not symmetric: ||A - A^T||_F / ||A||_F = {asym / scale:.2e}; these estimators need a "
                 "symmetric matrix (pass (A + A.T) / 2 if the asymmetry is rounding)"
@@ -106,7 +114,7 @@ class SymmetricOperator:
             raise ValueError("op returned NaN or Inf for a random vector; check the model, data and parameters")
         a, b = float(UV[:, 0] @ AUV[:, 1]), float(UV[:, 1] @ AUV[:, 0])
         scale = float(torch.linalg.vector_norm(AUV)) * float(torch.linalg.vector_norm(UV))
-        if abs(a - b) > _sym_tol(self.dtype) * max(scale, torch.finfo(self.dtype).tiny):
+        if abs(a - b) > symmetry_tolerance(self.dtype) * max(scale, torch.finfo(self.dtype).tiny):
             raise ValueError(
                 f"op is not symmetric: u.(Av) = {a:.6g} but v.(Au) = {b:.6g} for random u, v; these estimators "
                 "need a symmetric operator"
@@ -130,19 +138,28 @@ class SymmetricOperator:
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         return self.matmat(v[:, None])[:, 0]
 
-    def dense(self) -> torch.Tensor:
-        """The full matrix (identity columns through ``matmat`` unless it is already dense)."""
+    def dense(self, callback=None) -> torch.Tensor:
+        """The full matrix (identity columns through ``matmat``, ``DENSE_BLOCK`` at a time, unless it is already
+        dense); ``callback(info)`` after each block."""
         if self._dense is not None:
+            if callback is not None:
+                callback({"step": self.size, "num_matvecs": 0})
             return self._dense
         eye = torch.eye(self.size, dtype=self.dtype, device=self.device)
-        return torch.cat([self.matmat(eye[:, i : i + 256]) for i in range(0, self.size, 256)], dim=1)
+        before = self.num_matvecs
+        blocks = []
+        for i in range(0, self.size, DENSE_BLOCK):
+            blocks.append(self.matmat(eye[:, i : i + DENSE_BLOCK]))
+            if callback is not None:
+                callback({"step": min(self.size, i + DENSE_BLOCK), "num_matvecs": self.num_matvecs - before})
+        return torch.cat(blocks, dim=1)
 
     @property
     def eps(self) -> float:
         return torch.finfo(self.dtype).eps
 
 
-def _sym_tol(dtype: torch.dtype) -> float:
+def symmetry_tolerance(dtype: torch.dtype) -> float:
     """Relative asymmetry accepted as rounding: ``10 sqrt(eps)`` (1.5e-7 in float64, 3.5e-3 in float32)."""
     return 10 * torch.finfo(dtype).eps ** 0.5
 

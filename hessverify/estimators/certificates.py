@@ -1,69 +1,284 @@
 """What a converged top-k answer cannot show by itself: that no copy of an eigenvalue is *missing*.
 
 Ritz residuals bound the distance from each returned value to *some* eigenvalue; they say nothing about an
-eigenvector the Krylov space never saw (a second copy of a repeated eigenvalue, or a value the random start
-was nearly orthogonal to). After the top k are locked, a fresh random start on the operator deflated against
-them answers that question with a stated failure probability:
+eigenvector the Krylov space never saw (a second copy of a repeated eigenvalue, or a value the start vector was
+nearly orthogonal to). :func:`certify_complete` answers that question for ``lanczos`` and ``block_lanczos``
+alike: lock the top k, then run Lanczos from a fresh random start on the operator deflated against them; a
+converged copy at or above the k-th value found on the way is locked and the test starts again; a run that
+finds none ends with a failure probability.
 
-Kuczynski and Wozniakowski (SIAM J. Matrix Anal. Appl. 13(4), 1992), for a symmetric positive semi-definite
-``n x n`` matrix ``B`` and a start vector uniform on the sphere, bound the chance that ``m`` Lanczos steps leave
-the top Ritz value below ``(1 - eps) lambda_max(B)`` by ``1.648 sqrt(n) exp(-sqrt(eps) (2m - 1))`` (the constant
-as quoted in the literature and in ../shared/DESIGN.md). Applied to ``B = A_deflated - sigma I`` with
-``sigma`` below the spectrum: if some eigenvalue of the deflated operator were at least ``theta_k + delta``
-(enough to change the k-th answer by more than its tolerance ``delta``), a restart whose top Ritz value is
-``theta'`` after ``m`` steps would be an event of probability at most that bound with
-``eps = (theta_k + delta - theta') / (theta_k + delta - sigma)``. A block Krylov space contains the Krylov space
-of its first column, so the bound holds for block methods with ``m`` block steps as well.
+The bound (an a-posteriori form of the argument of Kuczynski and Wozniakowski, SIAM J. Matrix Anal. Appl.
+13(4), 1992; the Lanczos-polynomial bounds of van Dorsselaer, Hochstenbach and van der Vorst, SIAM J. Matrix
+Anal. Appl. 22(3), 2000). Let ``B`` be the deflated operator on its ``N``-dimensional range and ``q_1`` uniform
+on its unit sphere, independent of the locked vectors. Suppose ``B`` had an eigenvalue ``lambda >= x`` (``x``:
+the k-th value plus the tolerance), unit eigenvector ``u``. The normalised Lanczos polynomials ``p_j``
+(``beta_j p_j = (t - alpha_j) p_{j-1} - beta_{j-1} p_{j-2}``, ``p_0 = 1``) satisfy ``q_{j+1} = p_j(B) q_1``, so
+``p_j(lambda) u^T q_1 = u^T q_{j+1}`` and, ``Q`` being orthonormal, ``|u^T q_1|^2 sum_j p_j(lambda)^2 <= 1``.
+When every Ritz value of ``T_m`` lies below ``x`` each ``p_j`` grows on ``[x, inf)``, hence
 
-``sigma`` is estimated from the Ritz values seen (the smallest, less 5% of the range seen): the probability is
-stated under that estimate of the lower end of the spectrum.
+    |u^T q_1| <= t := 1 / sqrt(sum_{j=0}^{m} p_j(x)^2) + ||F|| / (x - theta_max(T_m)),
+
+where the second term carries the rounding: ``F = A Q - Q T - r e_m^T`` as computed, whose columns are what each
+step's reorthogonalisation removed plus a rounding allowance (``z = Q^T u`` satisfies
+``z^T (lambda I - T) = beta_m (u^T q_{m+1}) e_m^T + u^T F``). For ``q_1`` uniform on the sphere,
+``P(|u^T q_1| <= t) = I_{t^2}(1/2, (N - 1)/2)`` (regularised incomplete beta; ``u^T q_1`` squared is
+Beta(1/2, (N-1)/2)). The certificate is issued when that probability is at most ``failure_probability``; a
+wrong certificate then needs ``|u^T q_1|`` below a fixed threshold, an event of at most that probability
+whatever step the run stopped at (no union over steps is needed) and with no assumption on the lower end of
+the spectrum. For ``which="LM"`` both ends are tested, each against half the probability.
+
+The bound is stated in exact arithmetic for the operator's computed products: rounding inside each product is
+outside it, as for every residual here; the rest of the rounding is in ``||F||``.
+
+The a-priori form of Kuczynski and Wozniakowski's Theorem (for a PSD ``n x n`` matrix and ``m`` Krylov
+dimensions: ``P(theta_max < (1 - eps) lambda_max) <= 1.648 sqrt(n) exp(-sqrt(eps) (2m - 1))``, the
+Rayleigh-Ritz space spanned by ``b, A b, ..., A^{m-1} b``) is :func:`kuczynski_wozniakowski`: it says what a
+relative gap ``eps`` costs in steps before a run.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
+import torch
+from scipy.special import betainc
+
+from hessverify.estimators._operator import SymmetricOperator
+from hessverify.estimators.lanczos_kernel import lanczos_tridiagonal, residual_estimates
+from hessverify.estimators.result import STOP_FRACTION
 
 #: the constant of the Kuczynski-Wozniakowski bound
 KW_CONSTANT = 1.648
 #: a multiplicity certificate is issued when the failure probability is at most this
 DEFAULT_FAILURE_PROBABILITY = 1e-6
+#: restarts (runs) allowed to find ``k`` values and certify them: every run locks at least one value or ends the
+#: search, so ``2 k`` covers a copy found per value and the rest is slack for runs that end without one
+RESTART_SLACK = 25
+#: rounding allowance per step, in units of ``eps (|alpha_j| + beta_{j-1} + beta_j)`` (the recurrence's three
+#: updates, the normalisation and the reorthogonalisation products), added to what reorthogonalisation removed
+ROUNDING_FACTOR = 16
+
+
+def max_runs(k: int) -> int:
+    """Runs allowed to find and certify ``k`` values: ``2 k + RESTART_SLACK``."""
+    return 2 * k + RESTART_SLACK
+
+
+def score(theta, which: str) -> np.ndarray:
+    """Ritz values in the orientation where larger is better: ``theta`` (LA), ``-theta`` (SA), ``|theta|`` (LM)."""
+    theta = np.asarray(theta, dtype=float)
+    return {"LA": theta, "SA": -theta, "LM": np.abs(theta)}[which]
+
+
+def ends(which: str) -> tuple[float, ...]:
+    """The signs ``s`` such that a missing eigenvalue ``lambda`` shows as ``s lambda >= x``."""
+    return {"LA": (1.0,), "SA": (-1.0,), "LM": (1.0, -1.0)}[which]
 
 
 def kuczynski_wozniakowski(n: int, eps: float, m: int) -> float:
-    """``min(1, 1.648 sqrt(n) exp(-sqrt(eps) (2m - 1)))``: the chance that ``m`` random-start Lanczos steps on
-    a PSD ``n x n`` matrix give a top Ritz value below ``(1 - eps) lambda_max``."""
+    """``min(1, 1.648 sqrt(n) exp(-sqrt(eps) (2m - 1)))``: the chance that ``m`` random-start Lanczos steps on a
+    PSD ``n x n`` matrix give a top Ritz value below ``(1 - eps) lambda_max`` (a-priori; see the module)."""
     if eps <= 0 or m < 1:
         return 1.0
     return min(1.0, KW_CONSTANT * math.sqrt(max(n, 1)) * math.exp(-math.sqrt(min(eps, 1.0)) * (2 * m - 1)))
 
 
-def missing_eigenvalue_probability(n: int, kth: float, delta: float, top: float, lower: float, m: int) -> float:
-    """Bound on the chance that the deflated operator (size ``n``) has an eigenvalue ``>= kth + delta`` while ``m``
-    random-start steps saw only ``top`` (values in the "larger is better" orientation; ``lower`` below the
-    spectrum)."""
-    target = kth + delta
-    if top >= target or target <= lower:
+def start_component_probability(n: int, t: float) -> float:
+    """``P(|u^T q| <= t)`` for a fixed unit ``u`` and ``q`` uniform on the unit sphere of ``R^n``:
+    ``I_{t^2}(1/2, (n-1)/2)``."""
+    if t >= 1:
         return 1.0
-    return kuczynski_wozniakowski(n, (target - top) / (target - lower), m)
+    if t <= 0:
+        return 0.0
+    if n <= 1:
+        return 0.0  # q = +-u
+    return float(betainc(0.5, (n - 1) / 2, t * t))
 
 
-def spectrum_floor(lowest_seen: float, highest_seen: float) -> float:
-    """The lower end of the spectrum as the certificate assumes it: the lowest Ritz value seen less 5% of the
-    range seen."""
-    return lowest_seen - 0.05 * max(highest_seen - lowest_seen, abs(highest_seen), 1e-300)
+@dataclass
+class LanczosPolynomial:
+    """The normalised Lanczos polynomials ``p_0 .. p_m`` of a run at one point ``x``, in the orientation ``sign``
+    (the run of ``sign * T``), updated one step at a time: O(1) per step, no eigensolve.
+
+    ``sign_changes`` counts the sign changes of ``p_0(x), ..., p_m(x)``: by Sturm's theorem, the number of
+    eigenvalues of ``sign * T_m`` above ``x``."""
+
+    x: float
+    sign: float = 1.0
+    previous: float = 0.0
+    current: float = 1.0
+    sum_squares: float = 1.0
+    sign_changes: int = 0
+    exhausted: bool = False
+
+    def update(self, alpha: float, beta_previous: float, beta: float) -> None:
+        if self.exhausted:
+            return
+        if beta <= 0 or not math.isfinite(beta):
+            self.exhausted = True  # an invariant subspace: q_1 has no component outside it (to rounding)
+            self.sum_squares = math.inf
+            return
+        nxt = ((self.x - self.sign * alpha) * self.current - beta_previous * self.previous) / beta
+        if not math.isfinite(nxt):
+            self.exhausted, self.sum_squares = True, math.inf
+            return
+        if nxt == 0 or (nxt > 0) != (self.current > 0):
+            self.sign_changes += 1
+        self.previous, self.current = self.current, nxt
+        self.sum_squares += nxt * nxt
 
 
-def missing_probability(theta: np.ndarray, which: str, kth: float, delta: float, m: int, n: int,
-                        seen: tuple[float, float]) -> float:
-    """Chance that the deflated operator (size ``n``) hides an eigenvalue better than the k-th locked one
-    (``kth``, in the orientation of ``which``) by more than ``delta``, given the Ritz values ``theta`` of ``m``
-    random-start steps and the range ``seen`` of all Ritz values so far; for LM both ends count."""
-    lo, hi = min(seen[0], float(theta.min())), max(seen[1], float(theta.max()))
-    ends = {"LA": [1.0], "SA": [-1.0], "LM": [1.0, -1.0]}[which]
-    total = 0.0
-    for sign in ends:  # orientation in which "larger is better"
-        top = float((sign * theta).max())
-        floor = spectrum_floor(min(sign * lo, sign * hi), max(sign * lo, sign * hi))
-        total += missing_eigenvalue_probability(n, kth, delta, top, floor, m)
-    return min(total, 1.0)
+@dataclass(frozen=True)
+class Certificate:
+    """The outcome of :func:`certify_complete`.
+
+    ``failure_probability``: the bound of the run that found nothing at or above the k-th value (``0.0`` when the
+    locked vectors span the whole space; ``None`` when every run found a copy and the budget of runs is spent);
+    a certificate holds when it is at most the requested probability. ``values`` and
+    ``vectors``: copies found and locked on the way. ``steps``: Lanczos steps of all certification runs.
+    """
+
+    failure_probability: float | None
+    values: tuple = ()
+    vectors: tuple = ()
+    steps: int = 0
+    runs: int = 0
+    largest_magnitude: float = 0.0
+    history: list = field(default_factory=list)
+
+
+class MissingEigenvalueTest:
+    """The stop rule of one certification run (module docstring): stop at a converged copy at or above the
+    k-th value, or once the bound is at most the failure probability."""
+
+    def __init__(self, which: str, kth: float, delta: float, lock_tol: float, n_free: int, eps: float,
+                 failure_probability: float):
+        self.which, self.kth, self.delta, self.lock_tol = which, kth, delta, lock_tol
+        self.n_free, self.eps, self.failure_probability = n_free, eps, failure_probability
+        self.polys = [LanczosPolynomial(kth + delta, s) for s in ends(which)]
+        self.rounding2 = 0.0  # ||F||_F^2 so far
+        self.probability = 1.0
+        self.copy: int | None = None  # ascending index of a converged copy in T_m
+
+    def __call__(self, run, beta: float) -> bool:
+        m = run.m
+        alpha = run.alpha[-1]
+        beta_prev = run.beta[m - 2] if m >= 2 else 0.0
+        step_rounding = ROUNDING_FACTOR * self.eps * (abs(alpha) + beta_prev + beta)
+        self.rounding2 += (run.corrections[-1] + step_rounding) ** 2
+        if not run.restarted_at:  # after a breakdown the steps belong to a new start: the polynomials stop there
+            for poly in self.polys:
+                poly.update(alpha, beta_prev, beta)
+        if m >= self.n_free:  # the basis spans the deflated space: its Ritz values are its eigenvalues
+            self.copy = self._converged_copy(run, beta, exact=True)
+            self.probability = 1.0 if self.copy is not None else 0.0
+            return True
+        self.copy = self._converged_copy(run, beta)
+        if self.copy is not None:
+            return True
+        self.probability = self._bound(run)
+        return self.probability <= self.failure_probability
+
+    def _extremes(self, run) -> list[tuple[int, float]]:
+        """``(ascending index, value)`` of the best Ritz value at each end."""
+        a, b = run.tridiagonal_coefficients()
+        if run.m == 1:
+            return [(0, float(a[0]))] * len(self.polys)
+        out = []
+        for poly in self.polys:
+            i = run.m - 1 if poly.sign > 0 else 0
+            out.append((i, float(scipy.linalg.eigvalsh_tridiagonal(a, b, select="i", select_range=(i, i))[0])))
+        return out
+
+    def _converged_copy(self, run, beta: float, exact: bool = False) -> int | None:
+        for (i, theta), poly in zip(self._extremes(run), self.polys):
+            if poly.sign * theta < self.kth - self.delta:
+                continue
+            if exact or residual_estimates(beta, run.eigenvectors(i, i))[0] <= self.lock_tol:
+                return i
+        return None
+
+    def _bound(self, run) -> float:
+        rounding = math.sqrt(self.rounding2)
+        worst = 0.0
+        for (_, theta), poly in zip(self._extremes(run), self.polys):
+            margin = poly.x - poly.sign * theta
+            if poly.sign_changes or margin <= 0:
+                return 1.0  # a Ritz value at or above x: the polynomials need not grow there
+            t = 1 / math.sqrt(poly.sum_squares) + rounding / margin
+            worst = max(worst, start_component_probability(self.n_free, t))
+        return min(1.0, len(self.polys) * worst)
+
+
+def certify_complete(A: SymmetricOperator, locked_values: list, locked_vectors: torch.Tensor, *, k: int,
+                     which: str, delta: float, generator: torch.Generator, failure_probability: float,
+                     max_steps: int, runs: int, sync_every: int = 1, report=None,
+                     matvecs_before: int | None = None) -> Certificate:
+    """Certify that the operator deflated against ``locked_vectors`` (``d x L``, orthonormal) has no eigenvalue
+    better than the k-th of ``locked_values`` by more than ``delta`` (module docstring).
+
+    Parameters
+    ----------
+    A
+        The operator (products are counted on it).
+    locked_values, locked_vectors
+        At least ``k`` converged values and their orthonormal vectors.
+    k, which
+        The k-th best of ``locked_values`` in the orientation of ``which`` (LA, SA or LM) is the threshold.
+    delta
+        The tolerance ``tol * ||A||`` of the answer: an eigenvalue more than this above the k-th would change it.
+    generator
+        The random stream of the fresh starts.
+    failure_probability
+        Certify when the bound is at most this.
+    max_steps, runs
+        The most steps of one certification run, and the most runs.
+    sync_every
+        Host synchronisations (as :func:`~hessverify.estimators.lanczos_kernel.lanczos_tridiagonal`).
+    report
+        ``report(info)`` after each step (``phase="certify"``, ``step``, ``run``, ``num_matvecs``,
+        ``failure_probability``).
+    matvecs_before
+        ``info["num_matvecs"]`` counts the products since this count of ``A.num_matvecs`` (default: since the
+        call).
+
+    Returns
+    -------
+    Certificate
+    """
+    values, vectors = [], []
+    before = A.num_matvecs if matvecs_before is None else matvecs_before
+    L = locked_vectors
+    lock_tol = STOP_FRACTION * delta
+    steps, largest = 0, 0.0
+    history = []
+    for run_index in range(runs):
+        n_free = A.size - L.shape[1]
+        if n_free <= 0:
+            return Certificate(0.0, tuple(values), tuple(vectors), steps, run_index, largest, history)
+        all_values = np.asarray(list(locked_values) + values)
+        kth = float(np.sort(score(all_values, which))[::-1][k - 1])
+        test = MissingEigenvalueTest(which, kth, delta, lock_tol, n_free, A.eps, failure_probability)
+
+        def stop(run, beta, test=test):
+            done = test(run, beta)
+            if report is not None:
+                report({"phase": "certify", "step": steps + run.m, "run": run_index,
+                        "num_matvecs": A.num_matvecs - before, "failure_probability": test.probability})
+            return done
+
+        run = lanczos_tridiagonal(A, max_steps, generator=generator, locked=L, stop=stop, sync_every=sync_every)
+        steps += run.m
+        largest = max(largest, float(np.abs(run.ritz_values()[[0, -1]]).max()))
+        history.append({"steps": run.m, "failure_probability": test.probability, "copy": test.copy is not None})
+        if test.copy is None:  # the bound of this run, whether or not it met failure_probability
+            return Certificate(test.probability, tuple(values), tuple(vectors), steps, run_index + 1, largest, history)
+        y = run.vectors(run.eigenvectors(test.copy, test.copy)[:, 0])
+        y = y / torch.linalg.vector_norm(y)
+        values.append(float(run.ritz_values()[test.copy]))
+        vectors.append(y)
+        L = torch.cat([L, y[:, None]], dim=1)
+        run = None  # free the basis before the next run allocates its own
+    return Certificate(None, tuple(values), tuple(vectors), steps, runs, largest, history)

@@ -20,38 +20,60 @@ import math
 import numpy as np
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_count, make_generator, with_progress
-from hessverify.estimators.lanczos_kernel import _check_sync_every, _lanczos_run
+from hessverify.estimators._operator import Callback, SymmetricOperator, check_count, make_generator, with_progress
+from hessverify.estimators.lanczos_kernel import check_sync_every, lanczos_tridiagonal
 from hessverify.estimators.result import DensityResult
-
-
-def _never(run, b) -> bool:
-    return False
 
 
 def spectral_density(
     op,
     num_iter: int = 64,
+    *,
     num_vectors: int = 1,
     grid: torch.Tensor | int | None = None,
     kappa: float = 3.0,
     seed: int | None = None,
-    *,
     margin: float = 0.05,
     normalization_iter: int = 32,
     log_scale: bool = False,
     log_eps: float = 1e-12,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
 ) -> DensityResult:
-    """Density of the spectrum of a symmetric operator on ``grid`` (an array of points, or a count; 1024).
+    """Density of the spectrum of a symmetric operator by stochastic Lanczos quadrature (002 Alg. 3-4, eq 7).
 
-    ``num_iter`` Lanczos steps per probe, ``num_vectors`` probes; full reorthogonalisation in every run.
-    ``kappa > 1`` sets the kernel width (002 uses 3); ``margin`` widens the estimated range on each side.
-    ``callback(info)`` is called after each probe (probe index, products so far); ``progress=True`` prints
-    a line per probe on stderr.
+    Parameters
+    ----------
+    op
+        A symmetric operator (as :func:`~hessverify.estimators.lanczos`).
+    num_iter
+        Lanczos steps per probe (full reorthogonalisation).
+    num_vectors
+        Random probes; the density is their mean.
+    grid
+        Points to evaluate the density at, or their count (default 1024) on the estimated range.
+    kappa
+        ``> 1``: sets the kernel width ``sigma = 2 / ((M - 1) sqrt(8 log kappa))`` (002 uses 3).
+    seed, generator
+        The random probes.
+    margin
+        Fraction of the estimated range added on each side.
+    normalization_iter
+        Lanczos steps of the range estimate (002 Alg. 4).
+    log_scale, log_eps
+        The density of ``log(|lambda| + log_eps)`` instead (module docstring).
+    check_symmetry
+        Probe the operator for symmetry first.
+    callback, progress
+        ``callback(info)`` after each probe (``step``, ``probe``, ``num_matvecs``); ``progress=True`` shows a
+        progress line.
+
+    Returns
+    -------
+    DensityResult
+        ``grid``, ``density`` (integrates to about one), the quadrature ``nodes`` and ``weights``, ``sigma``.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     num_iter = min(check_count(num_iter, "num_iter", 2), A.size)
@@ -63,19 +85,19 @@ def spectral_density(
                          "on each side); 0.05 is the default")
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
-    options = {"sync_every": _check_sync_every(None, A.device), "track_orthogonality": False}
+    options = {"generator": g, "sync_every": check_sync_every(None, A.device)}
     # 002 Algorithm 4: range estimate with Ritz-residual widening and margin
-    run = _lanczos_run(A, g, min(normalization_iter, A.size), "full", None, _never, **options)
+    run = lanczos_tridiagonal(A, min(normalization_iter, A.size), **options)
     theta, S = run.ritz()
-    res = np.abs(run.beta[-1] * S[-1, :]) if run.beta else np.zeros_like(theta)
+    res = run.residual_estimates(S)
     lo, hi = float(theta[0] - res[0]), float(theta[-1] + res[-1])
     delta = margin * max(hi - lo, 1e-12 * max(abs(lo), abs(hi), 1.0))
     lo, hi = lo - delta, hi + delta
-    c, h = (lo + hi) / 2, (hi - lo) / 2
+    h = (hi - lo) / 2  # the half-width of 002 Alg. 4's normalisation (A - c I) / h
     nodes, weights = [], []
     report = with_progress(callback, progress, "spectral_density")
     for probe in range(num_vectors):
-        r = _lanczos_run(A, g, num_iter, "full", None, _never, **options)
+        r = lanczos_tridiagonal(A, num_iter, **options)
         th, Sv = r.ritz()
         nodes.append(th)
         weights.append(Sv[0, :] ** 2 / num_vectors)

@@ -2,38 +2,39 @@
 kernel of :mod:`hessverify.estimators.lanczos_kernel` (none / full / double / selective reorthogonalisation,
 000 Algorithms 2-4; 004 §4-5; 002 Alg. 1-2).
 
-Multiplicities: one Krylov space holds one copy of each eigenvalue. With ``"full"``/``"double"`` the method
-restarts with *locking*: converged Ritz pairs are locked, the operator is deflated against them, and a new
-random start finds the next copy. Once k values are locked, certification restarts continue until one finds
-nothing at or above the k-th value with a Kuczynski-Wozniakowski failure probability below the requested one
-(:mod:`hessverify.estimators.certificates`); only then are multiplicities claimed. ``"none"`` and
-``"selective"`` make a single run and set ``multiplicities_guaranteed=False``.
+Multiplicities: one Krylov space holds one copy of each eigenvalue. With ``"full"``/``"double"`` the search
+restarts with *locking*: converged Ritz pairs are locked, the operator is deflated against them, and the next run
+(from a fresh random start, or from the unconverged Ritz vectors when a run converged nothing) finds the next
+copy. Once k values are locked, :func:`hessverify.estimators.certificates.certify_complete` runs from a fresh
+start on the deflated operator until it finds nothing at or above the k-th value with a failure probability
+below the requested one; only then are multiplicities claimed. ``"none"`` and ``"selective"`` make a single
+run and set ``multiplicities_guaranteed=False``.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import torch
 
-from hessverify.estimators._operator import (SymmetricOperator, check_count, check_eigen_options, check_probability,
-                                             default_tol, emit_warnings, make_generator, with_progress)
-from hessverify.estimators.certificates import DEFAULT_FAILURE_PROBABILITY, missing_probability
-from hessverify.estimators.lanczos_kernel import _check_sync_every, _lanczos_run, _residual_estimates, _Run
-from hessverify.estimators.result import SpectralResult, finish_spectral
+from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_eigen_options,
+                                             check_probability, default_tol, emit_warnings, make_generator,
+                                             with_progress)
+from hessverify.estimators.certificates import (DEFAULT_FAILURE_PROBABILITY, certify_complete, max_runs,
+                                                score)
+from hessverify.estimators.lanczos_kernel import (Reorth, check_reorth, check_sync_every, lanczos_tridiagonal,
+                                                  residual_estimates)
+from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_spectral
 
 Which = Literal["LA", "SA", "LM", "BE"]
-Reorth = Literal["full", "double", "selective", "none"]
-REORTH = ("full", "double", "selective", "none")
 WHICH = ("LA", "SA", "LM", "BE")
-def _score(theta: np.ndarray, which: str) -> np.ndarray:
-    return {"LA": theta, "SA": -theta, "LM": np.abs(theta)}[which]
 
 
-def _ritz_vectors(run: _Run, which: str, idx: np.ndarray) -> np.ndarray:
-    """Eigenvectors of ``T_m`` for the Ritz values ``idx`` (best first), from the same LAPACK call as
-    :func:`_top_residuals`, so a cluster of equal Ritz values gets the same basis in both."""
+def _candidate_vectors(run, which: str, idx: np.ndarray) -> np.ndarray:
+    """Eigenvectors of ``T_m`` for the Ritz values ``idx`` (best first): only those at the needed end (LA, SA), all
+    of them for LM. One LAPACK call per range, so a cluster of equal Ritz values gets the same basis wherever it
+    is asked for (the stopping test and the locking agree)."""
     m, need = run.m, len(idx)
     if which == "LA":
         return run.eigenvectors(m - need, m - 1)[:, ::-1]
@@ -42,109 +43,138 @@ def _ritz_vectors(run: _Run, which: str, idx: np.ndarray) -> np.ndarray:
     return run.ritz()[1][:, idx]
 
 
-def _top_residuals(run: _Run, b: float, which: str, idx: np.ndarray) -> np.ndarray:
-    """``|b s_{m,i}|`` for the Ritz values ``idx`` (positions in ascending order), computing only the
-    eigenvectors needed: the top end for LA, the bottom end for SA, all of them for LM."""
-    m, need = run.m, len(idx)
-    if which == "LA":
-        last = run.last_components(m - need, m - 1)[::-1]  # descending, as idx
-    elif which == "SA":
-        last = run.last_components(0, need - 1)
-    else:
-        last = run.ritz()[1][-1, idx]
-    return np.abs(b * last)
+def _best(run, which: str, need: int, beta_m: float, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The best ``need`` of the Ritz values ``theta`` of ``run`` (positions in ascending order, best first), their
+    eigenvectors of ``T`` and their residual estimates ``|beta_m s_m|``."""
+    idx = np.argsort(-score(theta, which), kind="stable")[: min(need, run.m)]
+    S = _candidate_vectors(run, which, idx)
+    return idx, S, residual_estimates(beta_m, S)
 
 
-def _single_which(A, k, which, reorth, max_iter, tol, g, run_options, failure_probability) -> tuple:
-    """Top-k for one of LA/SA/LM. With full/double reorthogonalisation and ``run_options["restart"]``: restarts
-    with locking until k values are locked, then certification restarts (a fresh random start on the deflated
-    operator) until one finds nothing at or above the k-th value with failure probability at most
-    ``failure_probability``; a converged copy found on the way is locked too. Otherwise a single run."""
-    run_options = dict(run_options)
-    lock_and_restart = run_options.pop("restart", True)
-    callback = run_options.pop("callback", None)
-    locked_vals: list[float] = []
-    locked_vecs: list[torch.Tensor] = []
-    history = {"ritz_values": [], "orthogonality": [], "restarts": 0}
-    full = reorth in ("full", "double")
-    max_restarts = 2 * k + 25 if full and lock_and_restart else 1
-    norm_est, seen, steps = 0.0, (math.inf, -math.inf), 0
-    certificate = None  # failure probability of the certification run that found nothing new
-    lock_tol = 0.5 * tol  # lock on the Lanczos estimate with room for the explicit residual to meet tol
-    for restart in range(max_restarts):
-        L = torch.stack(locked_vecs, dim=1) if locked_vecs else None
-        kth = np.sort(_score(np.asarray(locked_vals), which))[::-1][k - 1] if len(locked_vals) >= k else None
-        n_free = A.size - len(locked_vals)
-        probe = {"p": 1.0}
+@dataclass
+class _Search:
+    """The search for the top ``k`` of one end (LA, SA or LM): runs with locking and restarts (module docstring)."""
 
-        def stop(run: _Run, b: float) -> bool:
+    A: SymmetricOperator
+    k: int
+    which: str
+    reorth: str
+    max_iter: int
+    tol: float
+    g: torch.Generator
+    restart: bool
+    options: dict
+    callback: object = None
+    matvecs_before: int = 0
+    values: list = field(default_factory=list)
+    vectors: list = field(default_factory=list)
+    norm_est: float = 0.0
+    steps: int = 0
+    runs: int = 0
+    history: dict = field(default_factory=lambda: {"ritz_values": [], "orthogonality": [], "search_steps": 0})
+    last: tuple | None = None  # (run, candidate idx, their T-eigenvectors, positions locked from this run)
+
+    @property
+    def full(self) -> bool:
+        return self.reorth in ("full", "double")
+
+    @property
+    def lock_tol(self) -> float:
+        return STOP_FRACTION * self.tol * max(self.norm_est, 1e-300)
+
+    def _stop(self, need: int):
+        """Stop a run once its best ``need`` Ritz values have converged (residual estimate within the lock
+        tolerance relative to the largest Ritz magnitude seen)."""
+        def stop(run, beta: float) -> bool:
             theta = run.ritz_values()
-            scale = max(norm_est, float(np.abs(theta).max()))
-            order = np.argsort(-_score(theta, which))
-            if callback is not None:
-                callback({"step": steps + run.m, "restart": restart, "num_matvecs": A.num_matvecs,
-                          "ritz_values": theta[order[:k]].copy(), "locked": len(locked_vals)})
-            if kth is None:
-                need = min(k, run.m)
-                good = _top_residuals(run, b, which, order[:need]) <= lock_tol * max(scale, 1e-300)
-                return need == k and bool(good.all())
-            top = _score(theta[order[:1]], which)[0]
-            # the same eigenvectors of T as the locking below (inside a cluster of equal Ritz values they are
-            # not unique, so estimates from another call could disagree)
-            if (_top_residuals(run, b, which, order[: min(k, run.m)])[0] <= lock_tol * scale
-                    and top >= kth - tol * scale):
-                return True  # a converged value at or above the k-th: lock it and certify again
-            if run.m >= n_free:  # the basis spans the whole deflated space: its Ritz values are its eigenvalues
-                probe["p"] = 0.0
-                return True
-            probe["p"] = missing_probability(theta, which, kth, tol * scale, run.m, n_free, seen)
-            return probe["p"] <= failure_probability
+            scale = max(self.norm_est, float(np.abs(theta).max()))
+            if self.callback is not None:
+                best = theta[np.argsort(-score(theta, self.which), kind="stable")[: self.k]]
+                self.callback({"phase": "search", "step": self.steps + run.m, "restart": self.runs,
+                               "num_matvecs": self.A.num_matvecs - self.matvecs_before, "ritz_values": best.copy(),
+                               "locked": len(self.values)})
+            if run.m < need:
+                return False
+            est = _best(run, self.which, need, beta, theta)[2]
+            return bool((est <= STOP_FRACTION * self.tol * max(scale, 1e-300)).all())
+        return stop
 
-        run = _lanczos_run(A, g, max_iter, reorth, L, stop, **run_options)
-        steps += run.m
-        history["ritz_values"].extend(run.ritz_history)
-        history["orthogonality"].extend(run.orthogonality)
-        history["restarts"] = restart
-        theta, S = run.ritz()
-        norm_est = max(norm_est, float(np.abs(theta).max()))
-        seen = (min(seen[0], float(theta.min())), max(seen[1], float(theta.max())))
-        order = np.argsort(-_score(theta, which))
-        if not full:
-            take = order[:k]
-            vecs = run.Q @ torch.as_tensor(S[:, take], dtype=A.dtype, device=A.device)
-            vecs = vecs / torch.linalg.vector_norm(vecs, dim=0)  # without reorthogonalisation Q drifts
-            return list(theta[take]), list(vecs.T), history, steps, None
-        new = 0
-        cand = order[: min(k, run.m)]
-        est = _top_residuals(run, run.beta[run.m - 1], which, cand)  # as the stopping test computed them
-        vecs_T = _ritz_vectors(run, which, cand)
-        for j, i in enumerate(cand):
-            if est[j] > lock_tol * max(norm_est, 1e-300):
-                break  # lock in order only: an unconverged better value may hide below
-            if kth is not None and _score(theta[i : i + 1], which)[0] < kth - tol * norm_est:
+    def run_once(self, start: torch.Tensor | None) -> list[int]:
+        """One run on the operator deflated against the locked vectors; locks every converged value among its
+        best ``k - locked`` and returns their positions in the candidate list."""
+        need = self.k - len(self.values)
+        L = torch.stack(self.vectors, dim=1) if self.vectors else None
+        run = lanczos_tridiagonal(self.A, self.max_iter, v0=start, generator=self.g, reorth=self.reorth, locked=L,
+                                  stop=self._stop(need), **self.options)
+        self.steps += run.m
+        self.runs += 1
+        self.history["ritz_values"].extend(run.ritz_history)
+        self.history["orthogonality"].extend(run.orthogonality)
+        theta = run.ritz()[0]
+        self.norm_est = max(self.norm_est, float(np.abs(theta).max()))
+        idx, S, est = _best(run, self.which, need, float(run.beta[-1]), theta)
+        took = [j for j in range(len(idx)) if est[j] <= self.lock_tol] if self.full else []
+        for j in took:
+            y = run.vectors(S[:, j])
+            self.values.append(float(theta[idx[j]]))
+            self.vectors.append(y / torch.linalg.vector_norm(y))
+        self.last = (run, idx, S, took)
+        return took
+
+    def restart_vector(self) -> torch.Tensor:
+        """Explicit restart after a run converged nothing: the sum of its best unconverged Ritz vectors."""
+        run, idx, S, _ = self.last
+        return run.vectors(S.sum(axis=1))
+
+    def search(self, start: torch.Tensor | None) -> None:
+        budget = max_runs(self.k) if (self.full and self.restart) else 1
+        while True:
+            took = self.run_once(start)
+            if (not (self.full and self.restart) or len(self.values) >= min(self.k, self.A.size)
+                    or self.runs >= budget):
                 break
-            locked_vals.append(float(theta[i]))
-            y = run.Q @ torch.as_tensor(vecs_T[:, j], dtype=A.dtype, device=A.device)
-            locked_vecs.append(y / torch.linalg.vector_norm(y))
-            new += 1
-        if not lock_and_restart and len(locked_vals) >= k:
-            break
-        if new == 0:
-            if kth is not None:
-                certificate = probe["p"]  # this restart found nothing at or above the k-th value
-            break  # (kth None: nothing converged; the answer is flagged below)
-        if len(locked_vals) >= A.size:
-            certificate = 0.0  # the whole space is locked: nothing can be missing
-            break
-    if len(locked_vals) < k:  # not converged: return the best Ritz values of the last run, flagged below
-        theta, S = run.ritz()
-        for i in np.argsort(-_score(theta, which))[: k - len(locked_vals)]:
-            locked_vals.append(float(theta[i]))
-            y = run.Q @ torch.as_tensor(S[:, i], dtype=A.dtype, device=A.device)
-            locked_vecs.append(y / torch.linalg.vector_norm(y))
+            start = None if took else self.restart_vector()
+            self.last = None  # free the basis before the next run allocates its own
+        self.history["search_steps"] = self.steps
+
+    def fill_unconverged(self) -> None:
+        """Not converged: complete the answer with the best values of the last run that were not locked from it
+        (the answer is flagged unconverged by its explicit residuals)."""
+        run, idx, S, took = self.last
+        rest = [j for j in range(len(idx)) if j not in took]
+        theta = run.ritz()[0]
+        for j in rest[: self.k - len(self.values)]:
+            y = run.vectors(S[:, j])
+            self.values.append(float(theta[idx[j]]))
+            self.vectors.append(y / torch.linalg.vector_norm(y))
+
+
+def _single_which(A, k, which, reorth, opts, g, run_options, callback, certify, failure_probability) -> dict:
+    """Top-k for one of LA/SA/LM: the search, then (full/double with ``certify``) the certificate."""
+    s = _Search(A, k, which, reorth, opts.max_iter, opts.tol, g, certify, run_options, callback, A.num_matvecs)
+    s.search(opts.v0)
+    certificate = None
+    cert_steps = 0
+    if s.full and certify and len(s.values) >= k:
+        s.last = None  # the search's basis is not needed any more: the certificate allocates its own
+        cert = certify_complete(A, s.values, torch.stack(s.vectors, dim=1), k=k, which=which,
+                                delta=opts.tol * max(s.norm_est, 1e-300), generator=g,
+                                failure_probability=failure_probability, max_steps=opts.max_iter,
+                                runs=max(1, max_runs(k) - s.runs), sync_every=run_options["sync_every"],
+                                report=callback, matvecs_before=s.matvecs_before)
+        s.values += list(cert.values)
+        s.vectors += list(cert.vectors)
+        certificate, cert_steps = cert.failure_probability, cert.steps
+        s.runs += cert.runs
+        s.norm_est = max(s.norm_est, cert.largest_magnitude)
+    if len(s.values) < k:
+        s.fill_unconverged()
         certificate = None
-    sel = np.argsort(-_score(np.asarray(locked_vals), which), kind="stable")[:k]
-    return [locked_vals[i] for i in sel], [locked_vecs[i] for i in sel], history, steps, certificate
+    sel = np.argsort(-score(np.asarray(s.values), which), kind="stable")[:k]
+    history = {**s.history, "certification_steps": cert_steps, "restarts": s.runs - 1}
+    return {"values": [s.values[i] for i in sel], "vectors": [s.vectors[i] for i in sel], "history": history,
+            "steps": s.steps + cert_steps, "certificate": certificate, "norm_est": s.norm_est,
+            "level": failure_probability}
 
 
 def lanczos(
@@ -157,7 +187,7 @@ def lanczos(
     v0: torch.Tensor | None = None,
     seed: int | None = None,
     return_eigenvectors: bool = False,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     reorth: Reorth = "full",
     certify_multiplicities: bool = True,
@@ -166,58 +196,93 @@ def lanczos(
     check_symmetry: bool = True,
     sync_every: int | None = None,
     track_orthogonality: bool | None = None,
+    ritz_history: bool = False,
 ) -> SpectralResult:
-    """``k`` eigenvalues of a symmetric operator by Lanczos; arguments as ``scipy.sparse.linalg.eigsh``.
+    """``k`` eigenvalues of a symmetric operator by Lanczos, best first; arguments as ``scipy.sparse.linalg.eigsh``.
 
-    ``which``: LA, SA, LM, BE. ``tol``: residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in
-    float32); ``converged[i]`` is exactly ``residuals[i] <= tol * ||A||_est`` with ``||A||_est`` the largest
-    Ritz magnitude seen. ``max_iter`` bounds the steps of one run (default ``min(n, max(20 k, 200))``). ``v0``:
-    start vector of the first run. Eigenvalues are returned best first (descending for LA, LM by magnitude and
-    BE; ascending for SA); ``residuals`` are explicit ``||A y - theta y||`` (k extra products), so each value lies
-    within its residual of a true eigenvalue. ``callback(info)`` is called at every step with the step, the
-    restart, the products so far, the current best Ritz values and the number locked; ``progress=True`` shows
-    a progress line on stderr.
-
-    Multiplicities (``reorth="full"|"double"``, ``certify_multiplicities=True``): converged pairs are locked
-    and the operator deflated against them; restarts from fresh random vectors continue until one finds no
-    value at or above the k-th (a converged copy found on the way is locked too) with a Kuczynski-Wozniakowski
+    Multiplicities (``reorth="full"|"double"``, ``certify_multiplicities=True``): converged pairs are locked and
+    the operator deflated against them until ``k`` are locked; then a fresh random start on the deflated operator
+    runs until it finds nothing at or above the k-th value (a converged copy found on the way is locked too) with
     failure probability at most ``failure_probability`` (:mod:`hessverify.estimators.certificates`). Only then
     ``multiplicities_guaranteed=True``; ``multiplicity_failure_probability`` records the bound either way (None
-    when no certification run was made). ``"none"``/``"selective"`` and ``certify_multiplicities=False`` make a
-    single run and never claim multiplicities. ``history`` holds the Ritz values of every step, the
-    orthogonality loss per step (tracked by default for ``"none"``/``"selective"`` only) and the restarts.
-    ``sync_every``: steps between host synchronisations (default 1 on the CPU, 10 on an accelerator).
+    when no certification run ended). ``"none"``/``"selective"`` and ``certify_multiplicities=False`` make a
+    single run and never claim multiplicities.
+
+    Parameters
+    ----------
+    op
+        A symmetric operator: square tensor or array, scipy ``LinearOperator``, or anything with ``shape`` and
+        ``matvec`` (``matmat`` is used when present).
+    k
+        How many eigenvalues.
+    which
+        ``"LA"`` largest, ``"SA"`` smallest, ``"LM"`` largest magnitude, ``"BE"`` both ends (k/2 from each).
+    tol
+        Residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32); ``converged[i]`` is exactly
+        ``residuals[i] <= tol * ||A||_est`` with ``||A||_est`` the largest Ritz magnitude seen.
+    max_iter
+        Steps of one run (default ``min(n, max(20 k, 200))``).
+    v0
+        Start vector of the first run (default random).
+    seed, generator
+        The random stream (start vectors, restarts, certification).
+    return_eigenvectors
+        Also return the unit Ritz vectors (``d x k``).
+    callback, progress
+        ``callback(info)`` at every step (phase, step, restart, products, best Ritz values, number locked);
+        ``progress=True`` shows a progress line on stderr.
+    reorth
+        ``"full"`` (default), ``"double"``, ``"selective"`` or ``"none"`` (ghosts; no multiplicities).
+    certify_multiplicities
+        Lock, restart and certify (full/double only); False: one run.
+    failure_probability
+        The probability a multiplicity certificate may be wrong.
+    check_symmetry
+        Probe the operator for symmetry first (two products).
+    sync_every
+        Steps between host synchronisations (default 1 on the CPU, 10 on an accelerator).
+    track_orthogonality
+        Record ``||Q^T Q - I||_F`` per step (default: for ``"none"``/``"selective"`` only).
+    ritz_history
+        Record the Ritz values of every search step (O(m^2) each) in ``history["ritz_values"]``.
+
+    Returns
+    -------
+    SpectralResult
+        ``eigenvalues`` best first (descending for LA, LM by magnitude and BE; ascending for SA), explicit
+        ``residuals`` ``||A y - theta y||`` (k extra products: each value lies within its residual of a true
+        eigenvalue), ``converged``, ``multiplicities_guaranteed``, ``multiplicity_failure_probability``,
+        ``history`` (``search_steps``, ``certification_steps``, ``restarts``, ``orthogonality``, ``ritz_values``).
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
                                whiches=WHICH, default_max_iter=min(A.size, max(20 * k, 200))
                                if isinstance(k, int) and not isinstance(k, bool) else 1)
-    if reorth not in REORTH:
-        raise ValueError(f"reorth={reorth!r} is not supported; use one of {REORTH}")
+    reorth = check_reorth(reorth)
     if not isinstance(certify_multiplicities, bool):
         raise TypeError(f"certify_multiplicities must be True or False, got {certify_multiplicities!r}")
     failure_probability = check_probability(failure_probability, "failure_probability")
-    k, tol, max_iter = opts.k, opts.tol, opts.max_iter
+    k = opts.k
     g = make_generator(A.device, seed, generator)
-    run_options = {"sync_every": _check_sync_every(sync_every, A.device),
+    run_options = {"sync_every": check_sync_every(sync_every, A.device), "record_ritz": bool(ritz_history),
                    "track_orthogonality": reorth in ("none", "selective") if track_orthogonality is None
-                   else bool(track_orthogonality), "restart": certify_multiplicities,
-                   "callback": with_progress(opts.callback, progress, "lanczos"), "start": opts.v0}
-    matvecs_before = A.num_matvecs
+                   else bool(track_orthogonality)}
+    report = with_progress(opts.callback, progress, "lanczos")
+    before = A.num_matvecs
     if which == "BE":
-        k_hi, k_lo = (k + 1) // 2, k // 2
-        hi = _single_which(A, k_hi, "LA", reorth, max_iter, tol, g, run_options, failure_probability / 2)
-        lo = (_single_which(A, k_lo, "SA", reorth, max_iter, tol, g, {**run_options, "start": None},
-                            failure_probability / 2)
-              if k_lo else ([], [], {"ritz_values": [], "orthogonality": [], "restarts": 0}, 0, 0.0))
-        vals, vecs, steps = hi[0] + lo[0], hi[1] + lo[1], hi[3] + lo[3]
-        history = {key: hi[2][key] + lo[2][key] for key in hi[2]}
-        certificate = None if hi[4] is None or lo[4] is None else hi[4] + lo[4]
+        parts = [_single_which(A, (k + 1) // 2, "LA", reorth, opts, g, run_options, report, certify_multiplicities,
+                               failure_probability / 2)]
+        if k // 2:
+            parts.append(_single_which(A, k // 2, "SA", reorth, _without_v0(opts), g, run_options, report,
+                                       certify_multiplicities, failure_probability / 2))
     else:
-        vals, vecs, history, steps, certificate = _single_which(A, k, which, reorth, max_iter, tol, g, run_options,
-                                                                failure_probability)
-    norm_est = max(max((abs(v) for v in vals), default=0.0),
-                   max((float(np.abs(r).max()) for r in history["ritz_values"] if len(r)), default=0.0))
+        parts = [_single_which(A, k, which, reorth, opts, g, run_options, report, certify_multiplicities,
+                               failure_probability)]
+    values = [v for p in parts for v in p["values"]]
+    vectors = [v for p in parts for v in p["vectors"]]
+    history = {key: _merge(p["history"][key] for p in parts) for key in parts[0]["history"]}
+    certificates = [p["certificate"] for p in parts]
+    certificate = None if any(c is None for c in certificates) else sum(certificates)
     notes = []
     orth = history["orthogonality"]
     if reorth in ("none", "selective") and orth and max(orth) > A.eps**0.5:
@@ -225,20 +290,35 @@ def lanczos(
             f"Lanczos vectors lost orthogonality (||Q^T Q - I||_F reached {max(orth):.1e} > sqrt(eps)): ghost copies "
             "of converged eigenvalues are likely and multiplicities are not reliable; use reorth='full'"
         )
-    certified = (reorth in ("full", "double") and certify_multiplicities and certificate is not None
-                 and certificate <= failure_probability)
-    return finish_spectral(A, vals, vecs, which=which, tol=tol, norm_est=norm_est, method=f"lanczos[{reorth}]",
-                           iterations=steps, history=history, notes=notes, matvecs_before=matvecs_before,
-                           return_eigenvectors=return_eigenvectors, multiplicities_guaranteed=certified,
-                           multiplicity_failure_probability=certificate, advice="raise max_iter")
+    # each end of BE is certified at its own half of the probability (the union bound), not at the sum's level
+    certified = (reorth in ("full", "double") and certify_multiplicities
+                 and all(p["certificate"] is not None and p["certificate"] <= p["level"] for p in parts))
+    return finish_spectral(A, values, vectors, which=which, tol=opts.tol, norm_est=max(p["norm_est"] for p in parts),
+                           method=f"lanczos[{reorth}]", iterations=sum(p["steps"] for p in parts), history=history,
+                           notes=notes, matvecs_before=before, return_eigenvectors=return_eigenvectors,
+                           multiplicities_guaranteed=certified, multiplicity_failure_probability=certificate,
+                           advice="raise max_iter")
+
+
+def _without_v0(opts):
+    from dataclasses import replace
+
+    return replace(opts, v0=None)
+
+
+def _merge(items):
+    items = list(items)
+    return sum(items) if isinstance(items[0], (int, float)) else [x for item in items for x in item]
 
 
 def lanczos_ritz(
     op,
     num_iter: int | None = None,
+    *,
     reorth: Reorth = "full",
     seed: int | None = None,
-    *,
+    callback: Callback | None = None,
+    progress: bool = False,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
     sync_every: int | None = None,
@@ -248,23 +328,47 @@ def lanczos_ritz(
     """All Ritz values of one Lanczos run of ``num_iter`` steps (default ``n``): 000's experiment (Fig 3.1-3.6).
 
     With ``reorth="full"``/``"double"`` and ``num_iter = n`` these are the whole spectrum, multiplicities
-    included (breakdowns restart from a fresh orthogonal direction). ``residuals`` are the Lanczos-relation
-    estimates ``|beta_m s_{m,i}|``, which bound the distance to a true eigenvalue while the basis is
-    orthonormal (full/double); with ``"none"`` they are not a certificate and ghosts appear.
-    ``track_orthogonality=False`` drops ``history["orthogonality"]`` and the product with the basis per step
-    that it costs (a third of the reorthogonalisation traffic with ``"full"``); ``ritz_history=False`` drops
-    ``history["ritz_values"]`` and the eigenvalues of ``T_j`` it computes at every step (O(j^2) each).
+    included (breakdowns restart from a fresh orthogonal direction): only then ``multiplicities_guaranteed``.
+    ``residuals`` are the Lanczos-relation estimates ``|beta_m s_{m,i}|``, which bound the distance to a true
+    eigenvalue while the basis is orthonormal (full/double); with ``"none"`` they are not a certificate and
+    ghosts appear.
+
+    Parameters
+    ----------
+    op
+        A symmetric operator (as :func:`lanczos`).
+    num_iter
+        Steps of the run (default: the size of the operator).
+    reorth
+        ``"full"`` (default), ``"double"``, ``"selective"`` or ``"none"``.
+    seed, generator
+        The random start.
+    callback, progress
+        ``callback(info)`` after each step; ``progress=True`` shows a progress line.
+    check_symmetry
+        Probe the operator for symmetry first.
+    sync_every
+        Steps between host synchronisations.
+    track_orthogonality
+        Record ``history["orthogonality"]`` (costs a product with the basis per step, a third of the
+        reorthogonalisation traffic with ``"full"``).
+    ritz_history
+        Record ``history["ritz_values"]``, the eigenvalues of ``T_j`` at every step (O(j^2) each).
+
+    Returns
+    -------
+    SpectralResult
+        ``which="all"``, eigenvalues descending, ``tol`` the default tolerance of the dtype.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
-    if reorth not in REORTH:
-        raise ValueError(f"reorth={reorth!r} is not supported; use one of {REORTH}")
+    reorth = check_reorth(reorth)
     m = A.size if num_iter is None else min(A.size, check_count(num_iter, "num_iter"))
-    g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
-    run = _lanczos_run(A, g, m, reorth, None, lambda r, b: False, sync_every=_check_sync_every(sync_every, A.device),
-                       track_orthogonality=bool(track_orthogonality), record_ritz=bool(ritz_history))
+    run = lanczos_tridiagonal(A, m, generator=make_generator(A.device, seed, generator), reorth=reorth,
+                              callback=callback, progress=progress, sync_every=check_sync_every(sync_every, A.device),
+                              track_orthogonality=bool(track_orthogonality), record_ritz=bool(ritz_history))
     theta, S = run.ritz()
-    est = _residual_estimates(run, S)
+    est = run.residual_estimates(S)
     order = np.argsort(-theta, kind="stable")
     notes = []
     if reorth in ("none", "selective") and run.orthogonality and max(run.orthogonality) > A.eps**0.5:
@@ -272,11 +376,13 @@ def lanczos_ritz(
                      "ghost copies are likely and the residual estimates are not certificates")
     notes = emit_warnings(notes)
     res = torch.as_tensor(est[order], dtype=A.dtype)
-    norm_est = float(np.abs(theta).max())
+    tol = default_tol(A.dtype)
+    converged = res <= tol * max(float(np.abs(theta).max()), 1e-300)
+    whole = reorth in ("full", "double") and run.m == A.size
     return SpectralResult(
         eigenvalues=torch.as_tensor(theta[order], dtype=A.dtype), residuals=res, num_matvecs=A.num_matvecs - before,
-        converged=res <= default_tol(A.dtype) * max(norm_est, 1e-300), method=f"lanczos_ritz[{reorth}]",
-        iterations=run.m, which="all", tol=default_tol(A.dtype), multiplicities_guaranteed=reorth in ("full", "double"),
-        history={"ritz_values": run.ritz_history, "orthogonality": run.orthogonality, "restarts": 0},
+        converged=converged, method=f"lanczos_ritz[{reorth}]", iterations=run.m, which="all", tol=tol,
+        multiplicities_guaranteed=bool(whole and converged.all()),
+        history={"ritz_values": list(run.ritz_history), "orthogonality": list(run.orthogonality), "restarts": 0},
         warnings=tuple(notes),
     )

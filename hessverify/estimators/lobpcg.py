@@ -8,14 +8,13 @@ eigenvalue among the top ``k`` appears with its full multiplicity (``multiplicit
 """
 from __future__ import annotations
 
+from typing import Literal
 
 import torch
 
-from typing import Literal
-
-from hessverify.estimators._operator import (SymmetricOperator, check_count, check_eigen_options, make_generator,
-                                             with_progress)
-from hessverify.estimators.result import SpectralResult, finish_spectral
+from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_eigen_options,
+                                             make_generator, with_progress)
+from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_spectral
 
 
 def _svqb(Z: torch.Tensor, AZ: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,7 +36,7 @@ def lobpcg(
     v0: torch.Tensor | None = None,
     seed: int | None = None,
     return_eigenvectors: bool = False,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     block_size: int | None = None,
     generator: torch.Generator | None = None,
@@ -45,14 +44,41 @@ def lobpcg(
 ) -> SpectralResult:
     """The ``k`` largest (``which="LA"``) or smallest (``"SA"``) eigenvalues by block LOBPCG, best first.
 
-    ``block_size`` defaults to ``k + max(2, k // 2)`` and must satisfy ``3 * block_size <= n``; ``v0`` becomes
-    the first column of the start block; ``max_iter`` defaults to 500. ``residuals`` are ``||A x_i - theta_i
-    x_i||``; ``converged[i]`` is exactly ``residuals[i] <= tol * ||A||_est``. ``multiplicities_guaranteed``:
-    the block of ``b > k`` vectors from a random start converged (every top-k residual within ``tol``), so it
-    spans an invariant subspace that holds up to ``b`` copies of a repeated eigenvalue; the chance of a start
-    block deficient in a top direction is zero but not quantified (``multiplicity_failure_probability=None``).
-    ``callback(info)`` gets the iteration, products so far, Ritz values and residuals; ``history["residuals"]``
-    holds the top-k residual norms of every iteration.
+    Parameters
+    ----------
+    op
+        A symmetric operator (as :func:`~hessverify.estimators.lanczos`).
+    k
+        How many eigenvalues.
+    which
+        ``"LA"`` or ``"SA"``.
+    tol
+        Residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32); ``converged[i]`` is exactly
+        ``residuals[i] <= tol * ||A||_est``.
+    max_iter
+        Iterations (default 500).
+    v0
+        The first column of the start block.
+    seed, generator
+        The random start block.
+    return_eigenvectors
+        Also return the Ritz vectors.
+    callback, progress
+        ``callback(info)`` at every iteration (``step``, ``num_matvecs``, ``ritz_values``, ``residuals``);
+        ``progress=True`` shows a progress line.
+    block_size
+        Vectors in the block (default ``k + max(2, k // 2)``; ``3 * block_size <= n``).
+    check_symmetry
+        Probe the operator for symmetry first.
+
+    Returns
+    -------
+    SpectralResult
+        ``residuals`` are ``||A x_i - theta_i x_i||``; ``history["residuals"]`` holds the top-k residual norms of
+        every iteration. ``multiplicities_guaranteed``: the block of ``b > k`` vectors from a random start
+        converged (every top-k residual within ``tol``), so it spans an invariant subspace that holds up to ``b``
+        copies of a repeated eigenvalue; the chance of a start block deficient in a top direction is zero but
+        not quantified (``multiplicity_failure_probability=None``).
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
@@ -94,7 +120,7 @@ def lobpcg(
         if callback is not None:
             callback({"step": it, "num_matvecs": A.num_matvecs - before, "ritz_values": theta[:k].cpu().numpy(),
                       "residuals": rnorm[:k].cpu().numpy()})
-        done = rnorm <= 0.5 * tol * max(norm_est, 1e-300)  # room for the explicit residual to meet tol
+        done = rnorm <= STOP_FRACTION * tol * max(norm_est, 1e-300)
         if bool(done[:k].all()):
             break
         active = ~done

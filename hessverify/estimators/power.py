@@ -6,13 +6,13 @@ drift into later ones (004 §3). Both find eigenvalues by magnitude (``which="LM
 """
 from __future__ import annotations
 
+from typing import Literal
 
 import torch
 
-from typing import Literal
-
-from hessverify.estimators._operator import SymmetricOperator, check_eigen_options, make_generator, with_progress
-from hessverify.estimators.result import SpectralResult, finish_spectral
+from hessverify.estimators._operator import (Callback, SymmetricOperator, check_eigen_options, make_generator,
+                                             with_progress)
+from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_spectral
 
 
 def power_iteration(
@@ -25,20 +25,46 @@ def power_iteration(
     v0: torch.Tensor | None = None,
     seed: int | None = None,
     return_eigenvectors: bool = False,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
 ) -> SpectralResult:
     """The ``k`` eigenvalues of largest magnitude, one at a time, by power iteration with Hotelling deflation.
 
-    ``v0`` (optional) is the start vector of the first eigenvalue, as in ``scipy.sparse.linalg.eigsh``;
-    ``max_iter`` (default 1000) bounds the iterations per eigenvalue. It never claims multiplicities.
-    ``callback(info)`` gets the iteration, products so far and the current Rayleigh quotient.
+    Each pair stops when ``||A v - lambda v|| <= tol ||A||`` for the deflated operator (at half of it, as every
+    estimator); the returned ``residuals`` are recomputed on the original operator. It never claims
+    multiplicities.
 
-    Each pair stops when ``||A v - lambda v|| <= tol ||A||`` for the deflated operator; the returned
-    ``residuals`` are recomputed on the original operator. ``history["rayleigh"]`` holds, per eigenvalue,
-    the Rayleigh quotient of every iteration (for the ``|lambda_2/lambda_1|^t`` rate).
+    Parameters
+    ----------
+    op
+        A symmetric operator (as :func:`~hessverify.estimators.lanczos`).
+    k
+        How many eigenvalues.
+    which
+        Only ``"LM"`` (largest magnitude): what power iteration converges to.
+    tol
+        Residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32).
+    max_iter
+        Iterations per eigenvalue (default 1000).
+    v0
+        Start vector of the first eigenvalue, as in ``scipy.sparse.linalg.eigsh``.
+    seed, generator
+        The random starts.
+    return_eigenvectors
+        Also return the unit vectors.
+    callback, progress
+        ``callback(info)`` at every iteration (``step``, ``num_matvecs``, ``ritz_values`` with the current Rayleigh
+        quotient, ``eigenvalue_index``); ``progress=True`` shows a progress line.
+    check_symmetry
+        Probe the operator for symmetry first.
+
+    Returns
+    -------
+    SpectralResult
+        ``history["rayleigh"]`` holds, per eigenvalue, the Rayleigh quotient of every iteration (for the
+        ``|lambda_2/lambda_1|^t`` rate of 004 §2).
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
@@ -69,7 +95,8 @@ def power_iteration(
             if callback is not None:
                 callback({"step": iters + t + 1, "num_matvecs": A.num_matvecs - before, "ritz_values": [lam],
                           "eigenvalue_index": len(vals)})
-            if float(torch.linalg.vector_norm(Av - lam * v)) <= 0.5 * tol * max(abs(lam), *map(abs, vals), 1e-300):
+            scale = max(abs(lam), *map(abs, vals), 1e-300)
+            if float(torch.linalg.vector_norm(Av - lam * v)) <= STOP_FRACTION * tol * scale:
                 break
             nrm = torch.linalg.vector_norm(Av)
             if float(nrm) == 0.0:
@@ -97,7 +124,7 @@ def subspace_iteration(
     v0: torch.Tensor | None = None,
     seed: int | None = None,
     return_eigenvectors: bool = False,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
@@ -107,10 +134,39 @@ def subspace_iteration(
     As printed, Algorithm 5 returns ``lambda_c = ||v_c||`` (the column norms of ``A Q``), which loses the sign
     of negative eigenvalues and mixes directions before convergence; here the values are the Ritz values of
     ``Q^T A Q``, which equal ``+-||v_c||`` at convergence. Converges to the ``k`` eigenvalues of largest
-    magnitude at rate ``|lambda_{k+1} / lambda_k|^t``. ``multiplicities_guaranteed``: a block of ``k`` vectors
-    from a random start that converged (every residual within ``tol``) spans an invariant subspace, so up to
-    ``k`` copies of a repeated eigenvalue are returned; an unconverged block claims nothing. ``max_iter``
-    defaults to 500; ``v0`` becomes the first column of the start block.
+    magnitude at rate ``|lambda_{k+1} / lambda_k|^t``.
+
+    Parameters
+    ----------
+    op
+        A symmetric operator (as :func:`~hessverify.estimators.lanczos`).
+    k
+        Block size and number of eigenvalues.
+    which
+        Only ``"LM"``.
+    tol
+        Residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32).
+    max_iter
+        Iterations (default 500).
+    v0
+        The first column of the start block.
+    seed, generator
+        The random start block.
+    return_eigenvectors
+        Also return the Ritz vectors.
+    callback, progress
+        ``callback(info)`` at every iteration (``step``, ``num_matvecs``, ``ritz_values``, ``residuals``);
+        ``progress=True`` shows a progress line.
+    check_symmetry
+        Probe the operator for symmetry first.
+
+    Returns
+    -------
+    SpectralResult
+        ``multiplicities_guaranteed``: a block of ``k`` vectors from a random start that converged (every residual
+        within ``tol``) spans an invariant subspace, so up to ``k`` copies of a repeated eigenvalue are returned
+        (with probability one over the start; no failure probability is stated); an unconverged block claims
+        nothing.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
@@ -135,7 +191,7 @@ def subspace_iteration(
         if callback is not None:
             callback({"step": t, "num_matvecs": A.num_matvecs - before, "ritz_values": theta.cpu().numpy(),
                       "residuals": res.cpu().numpy()})
-        if bool((res <= 0.5 * tol * max(float(theta.abs().max()), 1e-300)).all()):
+        if bool((res <= STOP_FRACTION * tol * max(float(theta.abs().max()), 1e-300)).all()):
             break
         Q, _ = torch.linalg.qr(AQ)
     return finish_spectral(A, theta.tolist(), list(Y.T), which="LM", tol=tol, norm_est=float(theta.abs().max()),

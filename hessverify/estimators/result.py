@@ -7,6 +7,11 @@ import numpy as np
 import torch
 from scipy import stats
 
+#: an iteration stops (or locks a pair) once its own residual estimate is at most this fraction of ``tol * ||A||``,
+#: leaving room for the explicit residual that :func:`finish_spectral` computes (a separate product, with its own
+#: rounding) to meet ``tol``
+STOP_FRACTION = 0.5
+
 
 @dataclass(frozen=True)
 class SpectralResult:
@@ -14,8 +19,11 @@ class SpectralResult:
 
     ``residuals[i]`` bounds the distance from ``eigenvalues[i]`` to the nearest true eigenvalue (for a
     symmetric ``A`` and unit ``y``: ``min_j |lambda_j - theta| <= ||A y - theta y||``). ``converged[i]`` says
-    whether that bound met the requested tolerance. ``multiplicities_guaranteed`` says whether repeated
-    eigenvalues are reported as often as they occur (see each method's docstring).
+    whether that bound met the tolerance: ``converged[i]`` is exactly ``residuals[i] <= tol * ||A||_est``, with
+    ``tol`` the relative tolerance (the requested one, or the dtype's default) and ``||A||_est`` the largest Ritz
+    magnitude seen; ``tol`` means this in every estimator. ``multiplicities_guaranteed`` is True only when the
+    method earned it: repeated eigenvalues are reported as often as they occur (see each method's docstring);
+    it defaults to False.
     """
 
     eigenvalues: torch.Tensor
@@ -27,7 +35,7 @@ class SpectralResult:
     iterations: int = 0
     which: str = "LA"
     tol: float = 0.0
-    multiplicities_guaranteed: bool = True
+    multiplicities_guaranteed: bool = False
     history: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     #: Kuczynski-Wozniakowski bound on the chance that a value at or above the k-th is missing (None: no

@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 
-from hessverify.estimators._operator import SymmetricOperator, check_count, make_generator, with_progress
+from hessverify.estimators._operator import Callback, SymmetricOperator, check_count, make_generator, with_progress
 from hessverify.estimators.result import TraceResult
 
 Distribution = Literal["rademacher", "gaussian"]
@@ -29,6 +29,22 @@ def _stderr(samples: torch.Tensor) -> float:
     return float(samples.std(unbiased=True) / samples.numel() ** 0.5) if samples.numel() > 1 else float("inf")
 
 
+def _check_rtol(rtol) -> float | None:
+    if rtol is not None:
+        if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not (0 < float(rtol) < float("inf")):
+            raise ValueError(f"rtol={rtol!r} must be a positive finite number (target stderr / |trace|), or None")
+        return float(rtol)
+    return None
+
+
+def _resolved(samples: torch.Tensor, offset: float, rtol: float | None, min_samples: int) -> bool:
+    """``stderr / |offset + mean| <= rtol`` after at least ``min_samples`` samples."""
+    if rtol is None or samples.numel() < min_samples:
+        return False
+    value = offset + float(samples.mean())
+    return value != 0 and _stderr(samples) / abs(value) <= rtol
+
+
 def hutchinson(
     op,
     num_matvecs: int = 100,
@@ -38,24 +54,45 @@ def hutchinson(
     rtol: float | None = None,
     min_samples: int = 10,
     block: int = 16,
-    callback=None,
+    callback: Callback | None = None,
     progress: bool = False,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
 ) -> TraceResult:
-    """Hutchinson's estimate from at most ``num_matvecs`` probes (one product each).
+    """Hutchinson's estimate ``tr(A) ~ (1/m) sum_i z_i^T A z_i`` from at most ``num_matvecs`` probes.
 
-    With ``rtol``, stops once ``stderr / |value| <= rtol`` (after at least ``min_samples`` probes).
-    ``block`` probes are multiplied together; ``callback(info)`` is called after each block with the probes
-    so far, the running estimate and its standard error.
+    Parameters
+    ----------
+    op
+        A symmetric operator (as :func:`~hessverify.estimators.lanczos`).
+    num_matvecs
+        The most probes (one product each).
+    distribution
+        ``"rademacher"`` (default) or ``"gaussian"`` probes.
+    seed, generator
+        The random probes.
+    rtol
+        Stop once ``stderr / |value| <= rtol`` (after at least ``min_samples`` probes); None: use every probe.
+    min_samples
+        Probes before ``rtol`` is tested (at least 2).
+    block
+        Probes multiplied together (one ``matmat``).
+    callback, progress
+        ``callback(info)`` after each block (``step``: probes so far, ``num_matvecs``, ``value``, ``stderr``);
+        ``progress=True`` shows a progress line.
+    check_symmetry
+        Probe the operator for symmetry first.
+
+    Returns
+    -------
+    TraceResult
+        ``value``, ``stderr`` (sample standard deviation over ``sqrt(m)``), ``ci(level)``, the samples.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     num_samples = check_count(num_matvecs, "num_matvecs")
     block = check_count(block, "block (probes per product batch)")
     min_samples = check_count(min_samples, "min_samples", 2)
-    if rtol is not None:
-        if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not (0 < float(rtol) < float("inf")):
-            raise ValueError(f"rtol={rtol!r} must be a positive finite number (target stderr / |trace|), or None")
+    rtol = _check_rtol(rtol)
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
     samples = torch.empty(0, dtype=A.dtype, device=A.device)
@@ -66,10 +103,8 @@ def hutchinson(
         if report is not None:
             report({"step": samples.numel(), "num_matvecs": A.num_matvecs - before,
                     "value": float(samples.mean()), "stderr": _stderr(samples)})
-        if rtol is not None and samples.numel() >= min_samples:
-            value = float(samples.mean())
-            if value != 0 and _stderr(samples) / abs(value) <= rtol:
-                break
+        if _resolved(samples, 0.0, rtol, min_samples):
+            break
     return TraceResult(value=float(samples.mean()), stderr=_stderr(samples), num_matvecs=A.num_matvecs - before,
                        num_samples=samples.numel(), method=f"hutchinson[{distribution}]", samples=samples.cpu())
 
@@ -78,29 +113,82 @@ def hutchpp(
     op,
     num_matvecs: int = 99,
     *,
-    seed: int | None = None,
     distribution: Distribution = "rademacher",
+    seed: int | None = None,
+    rtol: float | None = None,
+    min_samples: int = 10,
+    block: int = 16,
+    callback: Callback | None = None,
+    progress: bool = False,
     generator: torch.Generator | None = None,
     check_symmetry: bool = True,
 ) -> TraceResult:
-    """Hutch++ (Meyer, Musco, Musco, Woodruff 2021, Algorithm 1) with ``num_matvecs`` products (>= 3).
+    """Hutch++ (Meyer, Musco, Musco, Woodruff 2021, Algorithm 1) with at most ``num_matvecs`` products (>= 3).
 
-    ``m/3`` products sketch ``Q = orth(A S)``, ``m/3`` give ``tr(Q^T A Q)`` exactly, ``m/3`` estimate the rest.
-    With fewer than two remainder probes the standard error is ``inf`` (no variance estimate), unless the
-    sketch captured the whole space (then the remainder is zero and the value is exact).
+    ``m/3`` products sketch ``Q = orth(A S)``, ``m/3`` give ``tr(Q^T A Q)`` exactly, the rest estimate
+    ``tr((I - QQ^T) A (I - QQ^T))`` by Hutchinson. With fewer than two remainder probes the standard error is
+    ``inf`` (no variance estimate), unless the sketch captured the whole space (then the remainder is zero and the
+    value is exact).
+
+    Parameters
+    ----------
+    op
+        A symmetric operator (as :func:`~hessverify.estimators.lanczos`).
+    num_matvecs
+        The budget of products: a third each for the sketch, the exact part and the remainder.
+    distribution
+        ``"rademacher"`` (default) or ``"gaussian"`` probes.
+    seed, generator
+        The random sketch and probes.
+    rtol
+        Stop the remainder probes once ``stderr / |value| <= rtol`` (after ``min_samples`` of them); None: use
+        the whole budget (one product for all remainder probes, as Algorithm 1).
+    min_samples
+        Remainder probes before ``rtol`` is tested (at least 2).
+    block
+        Remainder probes multiplied together when ``rtol`` is given.
+    callback, progress
+        ``callback(info)`` after the sketch, the exact part and each block of remainder probes (``step``: products
+        so far, ``num_matvecs``, ``value``, ``stderr``); ``progress=True`` shows a progress line.
+    check_symmetry
+        Probe the operator for symmetry first.
+
+    Returns
+    -------
+    TraceResult
+        ``value``, ``stderr`` (of the remainder), ``exact_part``, ``ci(level)``, the remainder samples.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     m = check_count(num_matvecs, "num_matvecs (a third each for sketch, exact part and remainder)", 3)
+    rtol = _check_rtol(rtol)
+    min_samples = check_count(min_samples, "min_samples", 2)
+    block = check_count(block, "block (probes per product batch)")
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
+    report = with_progress(callback, progress, "hutchpp")
+
+    def note(value: float, stderr: float) -> None:
+        if report is not None:
+            report({"step": A.num_matvecs - before, "num_matvecs": A.num_matvecs - before, "value": value,
+                    "stderr": stderr})
+
     r = min(m // 3, A.size)
     Q, _ = torch.linalg.qr(A.matmat(_probes(A, r, distribution, g)))
+    note(float("nan"), float("inf"))
     exact_part = float(torch.trace(Q.T @ A.matmat(Q)))
+    note(exact_part, float("inf"))
     G = _probes(A, m - 2 * r, distribution, g)
     G = G - Q @ (Q.T @ G)
-    AG = A.matmat(G)
-    AG = AG - Q @ (Q.T @ AG)
-    samples = (G * AG).sum(0)
+    step = G.shape[1] if rtol is None else block
+    samples = torch.empty(0, dtype=A.dtype, device=A.device)
+    for start in range(0, G.shape[1], max(step, 1)):
+        Gb = G[:, start : start + step]
+        AG = A.matmat(Gb)
+        AG = AG - Q @ (Q.T @ AG)
+        samples = torch.cat([samples, (Gb * AG).sum(0)])
+        note(exact_part + float(samples.mean()), _stderr(samples))
+        if _resolved(samples, exact_part, rtol, min_samples):
+            break
     rest = float(samples.mean()) if samples.numel() else 0.0
     # fewer than two remainder probes give no variance estimate: the error is unknown, never zero
     return TraceResult(value=exact_part + rest, stderr=0.0 if r >= A.size else _stderr(samples),

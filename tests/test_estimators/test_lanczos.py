@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse.linalg as sla
 import torch
 
-from hessverify.estimators import exact, lanczos, lanczos_ritz
+from hessverify.estimators import SpectralResult, exact, lanczos, lanczos_ritz
 from tests.spectra import FAMILIES, family, symmetric_from_eigenvalues
 
 
@@ -98,8 +98,10 @@ def test_selective_keeps_orthogonality_better_than_none():
 def test_ritz_history_and_eigenvectors():
     lam = family("gaussian", 60, seed=2)
     A = symmetric_from_eigenvalues(lam, seed=2)
-    r = lanczos(A, k=3, seed=1, return_eigenvectors=True)
-    assert len(r.history["ritz_values"]) == r.iterations
+    r = lanczos(A, k=3, seed=1, return_eigenvectors=True, ritz_history=True)
+    assert len(r.history["ritz_values"]) == r.history["search_steps"]
+    assert r.iterations == r.history["search_steps"] + r.history["certification_steps"]
+    assert lanczos(A, k=3, seed=1).history["ritz_values"] == []  # recorded only when asked (O(m^2) a step)
     Y = r.eigenvectors
     assert torch.allclose(Y.T @ Y, torch.eye(3, dtype=torch.float64), atol=1e-8)
     assert torch.allclose(A @ Y, Y * r.eigenvalues, atol=1e-7)
@@ -164,3 +166,42 @@ def test_chunked_host_sync_gives_the_same_run(reorth):
     # a whole-spectrum run passes through breakdowns (m = n) with chunks
     full = lanczos_ritz(A, reorth="full", seed=1, sync_every=7)
     np.testing.assert_allclose(full.eigenvalues.numpy(), np.sort(lam)[::-1], atol=1e-9)
+
+
+def test_guarantees_are_claimed_only_when_earned():
+    """``lanczos_ritz`` claims multiplicities for a whole-space run with full/double reorthogonalisation only (a
+    100-step run of a larger operator does not know them), and a result built without a claim makes none."""
+    lam = np.concatenate([[3.0, 3.0], np.linspace(-1, 1, 118)])
+    A = symmetric_from_eigenvalues(lam, seed=0)
+    assert not lanczos_ritz(A, num_iter=100, seed=0).multiplicities_guaranteed
+    assert lanczos_ritz(A, seed=0).multiplicities_guaranteed
+    with pytest.warns(RuntimeWarning):
+        assert not lanczos_ritz(A, reorth="none", seed=0).multiplicities_guaranteed
+    r = SpectralResult(eigenvalues=torch.ones(1), residuals=torch.zeros(1), num_matvecs=0,
+                       converged=torch.ones(1, dtype=torch.bool), method="hand-made")
+    assert r.multiplicities_guaranteed is False
+
+
+def test_a_partly_converged_single_run_never_repeats_a_value():
+    """One run whose second value has not converged: the answer is its best distinct Ritz values (the second and
+    third flagged unconverged), never the converged top value twice (which its explicit residual would pass)."""
+    lam = np.concatenate([[10.0, 9.0], np.linspace(0, 8.9, 298)])
+    A = symmetric_from_eigenvalues(lam, seed=0)
+    with pytest.warns(RuntimeWarning, match="did not reach tol"):
+        r = lanczos(A, k=3, seed=0, max_iter=40, certify_multiplicities=False)
+    vals = r.eigenvalues.numpy()
+    assert np.sum(np.abs(vals - 10.0) < 1e-6) == 1 and r.converged.tolist() == [True, False, False]
+
+
+def test_multiplicity_six_with_k_seven_locks_and_restarts():
+    """Eigenvalue 1 six times, then 1 - 1e-6, on 400 x 400: the first run cannot converge its top Ritz value
+    (copies seeded by rounding blur it), but converges others; they are locked and the search restarts until all
+    seven are found and certified (it used to give up after one run with an error of 0.1)."""
+    rng = np.random.default_rng(0)
+    lam = np.concatenate([np.ones(6), [1 - 1e-6], rng.uniform(0, 0.9, 393)])
+    Q, R = np.linalg.qr(rng.standard_normal((400, 400)))
+    Q *= np.sign(np.diag(R))
+    A = torch.as_tensor((Q * lam) @ Q.T)
+    r = lanczos((A + A.T) / 2, k=7, seed=0)
+    np.testing.assert_allclose(r.eigenvalues.numpy(), [1, 1, 1, 1, 1, 1, 1 - 1e-6], atol=1e-9)
+    assert r.all_converged and r.multiplicities_guaranteed and r.history["restarts"] > 0

@@ -72,3 +72,27 @@ def test_single_run_never_claims_multiplicities():
     A, _ = clustered(120, 4, 1e-6, 0)
     r = lanczos(A, k=4, certify_multiplicities=False, seed=0)
     assert not r.multiplicities_guaranteed and r.multiplicity_failure_probability is None
+
+
+@pytest.mark.parametrize("which", ["SA", "LM", "BE"])
+def test_other_ends_are_never_wrong(which):
+    """The certificate at the bottom end (SA), at both ends at once (LM: each end tested at half the probability)
+    and for BE (each half at half the probability): a triple eigenvalue -1 with the next value 1e-6 above it,
+    and 0.95 (simple) at the top."""
+    rng = np.random.default_rng(0)
+    lam = np.concatenate([-np.ones(3), [-1 + 1e-6, 0.95], rng.uniform(-0.9, 0.9, N - 5)])
+    Q, R = np.linalg.qr(rng.standard_normal((N, N)))
+    A = torch.as_tensor((Q * np.sign(np.diag(R)) * lam) @ (Q * np.sign(np.diag(R))).T)
+    A = (A + A.T) / 2
+    order = {"SA": np.sort(lam), "LM": lam[np.argsort(-np.abs(lam), kind="stable")],
+             "BE": None}[which]
+    for k in (2, 3, 5):
+        r = lanczos(A, k=k, which=which, seed=k)
+        if which == "BE":
+            top, bottom = np.sort(lam)[::-1][: (k + 1) // 2], np.sort(lam)[: k // 2]
+            truth = np.concatenate([top, bottom])
+        else:
+            truth = order[:k]
+        assert r.multiplicities_guaranteed, (which, k, r.multiplicity_failure_probability)
+        err = np.abs(np.sort(r.eigenvalues.numpy()) - np.sort(truth))
+        assert np.all(err <= r.residuals.numpy().max() + r.tol + 1e-13), (which, k, r.eigenvalues, truth)

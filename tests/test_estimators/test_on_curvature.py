@@ -21,7 +21,7 @@ def mlp_hessian():
 
 def test_exact_matches_eigvalsh_and_certifies(mlp_hessian):
     H, truth = mlp_hessian
-    r = exact(H, eigenvectors=True)
+    r = exact(H, return_eigenvectors=True)
     np.testing.assert_allclose(r.eigenvalues.numpy(), truth, atol=1e-12 * np.abs(truth).max())
     assert float(r.residuals.max()) < 1e-10 * np.abs(truth).max()
 

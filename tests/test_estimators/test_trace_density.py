@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from scipy import stats
 
 from hessverify.estimators import hutchinson, hutchpp, spectral_density
