@@ -73,7 +73,8 @@ def gradient_descent(model: nn.Module, loss: str, X: torch.Tensor, T: torch.Tens
         model.zero_grad(set_to_none=True)
         value = full_loss(model, loss, X, T)
         if not torch.isfinite(value):
-            raise FloatingPointError(f"gradient descent diverged at step {step} (loss {float(value)}); lower lr={lr}")
+            raise FloatingPointError(f"gradient descent diverged at step {step} (loss {float(value.detach())}); lower "
+                                     f"lr={lr}")
         value.backward()
         losses.append(float(value.detach()))
         _step(model, lr)
@@ -104,7 +105,7 @@ def sgd(model: nn.Module, loss: str, X: torch.Tensor, T: torch.Tensor, *, lr: fl
             model.zero_grad(set_to_none=True)
             value = fn(model(X[idx]), T[idx])
             if not torch.isfinite(value):
-                raise FloatingPointError(f"SGD diverged at step {step} (loss {float(value)}); lower lr={lr}")
+                raise FloatingPointError(f"SGD diverged at step {step} (loss {float(value.detach())}); lower lr={lr}")
             value.backward()
             _step(model, lr)
             step += 1

@@ -14,6 +14,7 @@ computed ``||Q^T g||^2 / ||g||^2``.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ from hessverify.estimators import lanczos
 from hessverify.estimators.result import SpectralResult
 from hessverify.literature.classifier_runs import classifier_run
 from hessverify.literature.descent import flat_gradient, restore
-from hessverify.literature.runs import RunSetting, cached
+from hessverify.literature.runs import RunSetting, cached, single_thread
 from hessverify.operators import hessian
 
 #: residual tolerance of the Lanczos runs (relative to the top eigenvalue)
@@ -130,3 +131,46 @@ def fraction_mostly_in_top_subspace(setting: RunSetting, samples: int, threshold
     return sampled_fraction(certain, possible, len(run.drawn), alpha=alpha, certificate_failure=failure,
                             method=f"fraction of SGD steps {run.window[0]}..{run.window[1] - 1} with ||P_top g||^2 / "
                                    f"||g||^2 >= {threshold:g}", size=run.window[1] - run.window[0])
+
+
+def overlap_trajectory(setting: RunSetting, *, every: int, epochs: int, optimizer: str = "sgd") -> dict:
+    """The overlap with the top-``C`` eigenspace every ``every`` updates of a fresh run of the setting (``"sgd"``:
+    its SGD recipe; ``"gd"``: full-batch gradient descent at the same learning rate), with the training error at
+    each reading and the first step with zero training error (None if never).
+
+    Returns
+    -------
+    dict
+        ``steps``, ``overlaps``, ``bounds``, ``gaps`` (relative gap after the C-th value), ``errors`` (lists), and
+        ``zero_error_step``.
+    """
+    from hessverify.literature.descent import gradient_descent, sgd
+
+    every, epochs = as_int("every", every, minimum=1), as_int("epochs", epochs, minimum=1)
+    spec, C = setting.spec, setting.spec["num_classes"]
+    model = copy.deepcopy(setting.model)
+    out: dict = {"steps": [], "overlaps": [], "bounds": [], "gaps": [], "errors": [], "zero_error_step": None}
+
+    def on_step(step: int, net: torch.nn.Module) -> None:
+        if step % every:
+            return
+        with torch.no_grad():
+            error = float((net(setting.X).argmax(1) != setting.labels).double().mean())
+        o = overlap_at(net, setting.X, setting.labels, C, seed=spec["seed"] + step)
+        for key, value in (("steps", step), ("overlaps", o.value), ("bounds", o.bound), ("gaps", o.gap),
+                           ("errors", error)):
+            out[key].append(value)
+        if out["zero_error_step"] is None and error == 0.0:
+            out["zero_error_step"] = step
+
+    with single_thread():
+        if optimizer == "sgd":
+            sgd(model, "cross_entropy", setting.X, setting.labels, lr=spec["lr"], batch_size=spec["batch_size"],
+                epochs=epochs, generator=torch.Generator().manual_seed(spec["seed"] + 1), on_step=on_step)
+        elif optimizer == "gd":
+            steps = epochs * math.ceil(setting.n / spec["batch_size"])
+            gradient_descent(model, "cross_entropy", setting.X, setting.labels, lr=spec["lr"], steps=steps,
+                             on_step=on_step)
+        else:
+            raise ValueError(f"optimizer={optimizer!r} must be 'sgd' or 'gd'")
+    return out
