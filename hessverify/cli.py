@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--replace", action="store_true", help="overwrite a folder that holds another profile's or seed's "
                    "reports (refused otherwise)")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--only", nargs="*", default=None, help="report groups: ablations seed_figures krylov sigmoid_mlp hierarchy")
+    r.add_argument("--only", nargs="*", default=None, help="report groups: ablations seed_figures krylov "
+                   "sigmoid_mlp density hierarchy fisher edge_of_stability outliers gradient_subspace")
     r.add_argument("--device", default="cpu", help="torch device for training and the trained networks' curvature "
                    "(e.g. cuda); results off the CPU are cached apart")
     args = parser.parse_args(argv)

@@ -21,12 +21,16 @@ from hessverify.cache import ResultCache
 from hessverify.files import atomic_write_text, confine_writes, refuse_symlinks, remove_stale_temporaries
 from hessverify.reports._common import PROFILES, STATUSES, Progress
 
-GROUPS = ("ablations", "seed_figures", "krylov", "sigmoid_mlp", "density", "hierarchy")
+GROUPS = ("ablations", "seed_figures", "krylov", "sigmoid_mlp", "density", "hierarchy", "fisher", "edge_of_stability",
+          "outliers", "gradient_subspace")
 #: order of the reports in the index, and the seed document each reproduces
 SEED_OF = {"whitened": "003", "raw_inputs": "003", "kaiming_init": "003", "tanh": "003", "label_imbalance": "003",
            "real_data": "003", "fig1_left": "003", "fig1_middle": "003", "fig3_trace": "003", "fig4_top10": "003",
            "krylov": "000", "krylov_counts": "000", "runtime": "000", "sigmoid_mlp": "000", "power": "004",
-           "notebook_004": "004", "density": "002", "hierarchy": "002"}
+           "notebook_004": "004", "density": "002", "hierarchy": "002",
+           # the literature beyond the seeds (issue 27): the source is an arXiv number
+           "fisher_1905_12558": "1905.12558", "edge_of_stability_2103_00065": "2103.00065",
+           "outliers_1706_04454": "1706.04454", "gradient_subspace_1812_04754": "1812.04754"}
 _ORDER = {name: i for i, name in enumerate(SEED_OF)}
 
 
@@ -174,8 +178,9 @@ def run_reports(out: str | Path | None = None, profile: str = "quick", seed: int
 
 
 def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> list[dict]:
-    from hessverify.reports import (ablations, density, hierarchy, krylov, notebook_004, power, runtime, seed_figures,
-                                    sigmoid_mlp)
+    from hessverify.reports import (ablations, density, hierarchy, krylov, literature_edge_of_stability, literature_fisher,
+                                    literature_gradient_subspace, literature_outliers, notebook_004, power, runtime,
+                                    seed_figures, sigmoid_mlp)
 
     torch.set_num_threads(2)  # same thread count, same floating-point summation order, same bytes
     prof = dataclasses.replace(PROFILES[profile], device=device)
@@ -192,6 +197,10 @@ def _run(out: Path, profile: str, seed: int, only, cache_dir, device: str) -> li
                                 runtime.runtime_report(out, prof, seed)],
         "density": lambda: [density.density_report(out, prof, seed)],
         "hierarchy": lambda: [hierarchy.hierarchy_report(out, prof, seed, cache)],
+        "fisher": lambda: [literature_fisher.fisher_report(out, prof, seed, cache)],
+        "edge_of_stability": lambda: [literature_edge_of_stability.edge_of_stability_report(out, prof, seed, cache)],
+        "outliers": lambda: [literature_outliers.outliers_report(out, prof, seed, cache)],
+        "gradient_subspace": lambda: [literature_gradient_subspace.gradient_subspace_report(out, prof, seed, cache)],
     }
     entries, timings = [], {}
     for group in only or GROUPS:
@@ -317,7 +326,7 @@ def write_index(out: Path, entries: list[dict], profile: str, seed: int) -> None
              "Status: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]) + ". *reproduced*: the seed's "
              "claim holds here; *deviates*: it holds with a difference the verdict names; *not reproduced*: it does "
              "not hold here; *no verdict*: the run cannot tell (the line says why); *not attempted*: see below.", "",
-             "| seed | report | status | verdict in one line | ran on |", "| --- | --- | --- | --- | --- |"]
+             "| seed or source | report | status | verdict in one line | ran on |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {SEED_OF.get(e['name'], '-')} | [{e['title']}]({e['name']}/report.md) | **{e.get('status', 'no verdict')}** "
               f"| {_cell(e.get('summary', e['verdict']))} | {ran_on(out / e['name'])} |" for e in entries]
     lines += ["", *data_sets_lines(), "", *not_attempted_lines(profile)]
