@@ -28,7 +28,7 @@ def label_proportions(labels: torch.Tensor, num_classes: int | None = None) -> t
     return torch.bincount(labels, minlength=c).double() / labels.numel()
 
 
-def _class_counts(n: int, alpha_max: float, num_classes: int, majority: int) -> dict[int, int]:
+def imbalanced_class_counts(n: int, alpha_max: float, num_classes: int, majority: int) -> dict[int, int]:
     """``{class: count}`` of the classes that get samples: the majority ``round(alpha_max n)``, the other
     ``C - 1`` the rest as evenly as integers allow (earlier classes first). Only non-zero counts are listed, so the
     work is O(n) whatever ``num_classes`` is."""
@@ -85,7 +85,7 @@ def imbalanced_subset(
             f"alpha_max={alpha_max} must lie in [1/C, 1] = [{1.0 / C:.4g}, 1] for C={C} classes: no class can hold "
             "less than an even share as the majority"
         )
-    counts = _balanced_counts(n, C, majority) if balanced else _class_counts(n, alpha_max, C, majority)
+    counts = _balanced_counts(n, C, majority) if balanced else imbalanced_class_counts(n, alpha_max, C, majority)
     present = int(labels.max()) + 1 if labels.numel() else 0
     for c, need in counts.items():
         if c >= present and need > 0:

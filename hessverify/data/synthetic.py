@@ -67,7 +67,7 @@ def labels_with_proportion(n: int, num_classes: int, alpha_max: float, generator
                            majority: int = 0) -> torch.Tensor:
     """``n`` shuffled labels: class ``majority`` holds ``round(alpha_max n)``, the others share the rest
     evenly (the counts of :func:`hessverify.data.imbalanced_subset`)."""
-    from hessverify.data.imbalance import _class_counts
+    from hessverify.data.imbalance import imbalanced_class_counts
 
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)
     n = check_positive_int("n", n)
@@ -77,6 +77,6 @@ def labels_with_proportion(n: int, num_classes: int, alpha_max: float, generator
     majority = as_int("majority", majority, minimum=0, maximum=num_classes - 1)
     generator = check_generator("generator", generator)
     check_allocation("the labels", (n,), torch.int64, hint="lower n")
-    counts = _class_counts(n, alpha_max, num_classes, majority)
+    counts = imbalanced_class_counts(n, alpha_max, num_classes, majority)
     labels = torch.cat([torch.full((counts[k],), k, dtype=torch.long) for k in sorted(counts)])
     return labels[torch.randperm(n, generator=generator)]
