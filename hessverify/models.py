@@ -240,7 +240,7 @@ def balanced_weights(
 def kaiming_uniform_weights(
     widths: Sequence[int], generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64
 ) -> list[torch.Tensor]:
-    """PyTorch's default ``nn.Linear`` init, U(-1/sqrt(d_in), 1/sqrt(d_in)) (kaiming_uniform_, a=sqrt(5)).
+    """PyTorch's default ``nn.Linear`` init, U(-1/sqrt(d_in), 1/sqrt(d_in)) (``kaiming_uniform_``, ``a=sqrt(5)``).
 
     Parameters
     ----------
