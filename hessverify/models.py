@@ -32,6 +32,26 @@ def linear_network(
 
     ``weights`` (a list of L tensors of shape ``(d_l, d_{l-1})``) replaces the default Kaiming-uniform
     initialisation. Biases, when asked for, start at PyTorch's default.
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    activation : Activation | None
+        None (a linear network) or ``"tanh"``, ``"relu"``, ``"sigmoid"`` between layers.
+    bias : bool
+        Give every layer a bias.
+    weights : Sequence[torch.Tensor] | None
+        ``L`` matrices ``(d_l, d_{l-1})``; None: Kaiming-uniform.
+    dtype : torch.dtype
+        Floating dtype of the result (default float64).
+    device : torch.device | str | None
+        Where the parameters live; None: the CPU.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The network.
     """
     widths = check_positive_int_sequence("widths", widths, min_len=2)
     if activation is not None and not (isinstance(activation, str) and activation in _ACTIVATIONS):
@@ -56,19 +76,54 @@ def linear_network(
 
 
 def linear_layers(model: nn.Module) -> list[nn.Linear]:
-    """The ``nn.Linear`` layers of ``model`` in order."""
+    """The ``nn.Linear`` layers of ``model`` in order.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module.
+
+    Returns
+    -------
+    list of torch.nn.Linear
+        In module order.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
 def get_weights(model: nn.Module) -> list[torch.Tensor]:
-    """Detached copies of the weight matrices ``[W_1, ..., W_L]``."""
+    """Detached copies of the weight matrices ``[W_1, ..., W_L]``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A network of ``nn.Linear`` layers.
+
+    Returns
+    -------
+    list of torch.Tensor
+        One ``(d_l, d_{l-1})`` matrix per layer.
+    """
     return [layer.weight.detach().clone() for layer in linear_layers(model)]
 
 
 def load_weights(model: nn.Module, weights: Sequence[torch.Tensor]) -> nn.Module:
-    """Copy ``weights`` (one per ``nn.Linear``, shape ``(d_l, d_{l-1})``) into ``model`` in place."""
+    """Copy ``weights`` (one per ``nn.Linear``, shape ``(d_l, d_{l-1})``) into ``model`` in place.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A network of ``nn.Linear`` layers.
+    weights : Sequence[torch.Tensor]
+        One matrix per layer, of that layer's shape.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself.
+    """
     layers = linear_layers(model)
     if isinstance(weights, (torch.Tensor, np.ndarray)) or not isinstance(weights, Sequence):
         raise TypeError(f"weights must be a list of weight matrices, one per Linear layer, got {type(weights).__name__}")
@@ -153,6 +208,22 @@ def balanced_weights(
 
     The appendix as printed says step 1 samples the *right* singular vectors of ``W_l``; that would
     overwrite ``V_l = U_{l-1}`` and break balance, so step 1 here samples the *left* ones, ``U_l``.
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    singular_values : Sequence[float] | torch.Tensor
+        ``k = min(widths)`` non-negative values shared by every layer.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+    dtype : torch.dtype
+        Floating dtype of the result (default float64).
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``[W_1, ..., W_L]``.
     """
     widths, generator, dtype = _check_common(widths, generator, dtype)
     k = min(widths)
@@ -169,7 +240,22 @@ def balanced_weights(
 def kaiming_uniform_weights(
     widths: Sequence[int], generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64
 ) -> list[torch.Tensor]:
-    """PyTorch's default ``nn.Linear`` init, U(-1/sqrt(d_in), 1/sqrt(d_in)) (kaiming_uniform_, a=sqrt(5))."""
+    """PyTorch's default ``nn.Linear`` init, U(-1/sqrt(d_in), 1/sqrt(d_in)) (``kaiming_uniform_``, ``a=sqrt(5)``).
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+    dtype : torch.dtype
+        Floating dtype of the result (default float64).
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``[W_1, ..., W_L]``.
+    """
     widths, generator, dtype = _check_common(widths, generator, dtype)
     out = []
     for d_in, d_out in zip(widths[:-1], widths[1:]):
@@ -191,6 +277,24 @@ def unbalanced_weights(
     Every layer has singular values ``c_l * singular_values`` but the singular bases of consecutive
     layers are unrelated, so ``W_l W_l^T != W_{l+1}^T W_{l+1}``. ``scales`` defaults to ``2^{l - (L+1)/2}``
     (geometric, product one), so the end-to-end scale matches a balanced network with the same values.
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    singular_values : Sequence[float] | torch.Tensor
+        ``k = min(widths)`` non-negative values.
+    scales : Sequence[float] | None
+        ``c_l``, one per layer; None: ``2^{l - (L+1)/2}``.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+    dtype : torch.dtype
+        Floating dtype of the result (default float64).
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``[W_1, ..., W_L]``.
     """
     widths, generator, dtype = _check_common(widths, generator, dtype)
     depth = len(widths) - 1
@@ -217,7 +321,22 @@ def balanced_factorization(
     """Strongly balanced ``[W_1, ..., W_L]`` whose product is the best rank-``k`` approximation of ``W``
     (``k = min(widths)``): with ``W ~ U_k S_k V_k^T``, every layer has singular values ``S_k^{1/L}``,
     ``W_1 = R_1 S^{1/L} V_k^T``, ``W_l = R_l S^{1/L} R_{l-1}^T``, ``W_L = U_k S^{1/L} R_{L-1}^T`` with random
-    orthonormal ``R_l``. This is the balanced minimiser of 003 §4 (eq 12-13)."""
+    orthonormal ``R_l``. This is the balanced minimiser of 003 §4 (eq 12-13).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        The end-to-end map ``(d_L, d_0)``.
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    generator : torch.Generator | None
+        Random number generator of the orthonormal ``R_l``; None: torch's global one.
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``[W_1, ..., W_L]``.
+    """
     widths, generator, _ = _check_common(widths, generator, torch.float64)
     W = check_tensor("W", W, ndim=2)
     if tuple(W.shape) != (widths[-1], widths[0]):

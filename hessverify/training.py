@@ -81,7 +81,23 @@ class TrainResult:
 
 
 def convergence(result: TrainResult, floor: float | None = None, window: int = 100) -> dict:
-    """Final loss, distance to the floor, gradient norm, epochs and ``converged`` by the module's rule."""
+    """Final loss, distance to the floor, gradient norm, epochs and ``converged`` by the module's rule.
+
+    Parameters
+    ----------
+    result : TrainResult
+        A run of :func:`train_full_batch`.
+    floor : float | None
+        The best attainable loss ``L*``; None: ``result.floor``.
+    window : int
+        Epochs of the stall test when there is no floor.
+
+    Returns
+    -------
+    dict
+        ``final_loss``, ``initial_loss``, ``epochs``, ``stopped``, ``grad_norm``, ``grad_norm_ratio``,
+        ``floor``, ``converged``, ``rule`` (and ``gap`` with a floor).
+    """
     floor = result.floor if floor is None else floor
     L0, LT = result.losses[0], result.losses[-1]
     g0, gT = result.grad_norms[0], result.grad_norms[-1]
@@ -102,7 +118,20 @@ def convergence(result: TrainResult, floor: float | None = None, window: int = 1
 
 
 def load_checkpoint(model: nn.Module, params: list[torch.Tensor]) -> nn.Module:
-    """Copy a checkpoint (``list(model.parameters())`` order, as stored by :func:`train_full_batch`) into ``model``."""
+    """Copy a checkpoint (``list(model.parameters())`` order, as stored by :func:`train_full_batch`) into ``model``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The module to load into.
+    params : list[torch.Tensor]
+        Tensors in ``list(model.parameters())`` order.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself.
+    """
     params = list(params)
     own = list(model.parameters())
     if len(params) != len(own) or any(p.shape != q.shape for p, q in zip(own, params)):
@@ -114,13 +143,45 @@ def load_checkpoint(model: nn.Module, params: list[torch.Tensor]) -> nn.Module:
 
 
 def mse_loss(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    """003 eq (2): ``1/(2n) ||f(X) - Y||_F^2``."""
+    """003 eq (2): ``1/(2n) ||f(X) - Y||_F^2``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network ``f``.
+    X : torch.Tensor
+        Inputs ``(n, d0)``.
+    Y : torch.Tensor
+        Targets ``(n, d_L)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The scalar loss, with its graph.
+    """
     return 0.5 * (model(X) - Y).pow(2).sum() / X.shape[0]
 
 
 def check_training_inputs(model, X, Y, *, labels: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The checks every training loop makes before its first step: a module with trainable real float
-    parameters, and non-empty finite inputs and targets of its dtype and device (or integer labels)."""
+    parameters, and non-empty finite inputs and targets of its dtype and device (or integer labels).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The module to train.
+    X : torch.Tensor
+        Inputs.
+    Y : torch.Tensor
+        Targets (``labels=False``) or integer labels.
+    labels : bool
+        Whether ``Y`` holds integer class labels.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(X, Y)``, checked.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -154,7 +215,20 @@ def check_training_inputs(model, X, Y, *, labels: bool) -> tuple[torch.Tensor, t
 
 
 def checked_forward(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
-    """``model(X)`` without gradients, its failure or a non-finite output a clear error naming ``model``/``X``."""
+    """``model(X)`` without gradients, its failure or a non-finite output a clear error naming ``model``/``X``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The module.
+    X : torch.Tensor
+        Its inputs.
+
+    Returns
+    -------
+    torch.Tensor
+        ``model(X)``.
+    """
     try:
         with torch.no_grad():
             out = model(X)
@@ -169,7 +243,28 @@ def checked_forward(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
 def train_full_batch(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, config: TrainConfig = TrainConfig(),
                      callback: Callable[[int, float], None] | None = None, *, floor: float | None = None) -> TrainResult:
     """Train ``model`` in place; ``callback(epoch, loss)`` is called at every checkpoint (for progress).
-    ``floor``: the best attainable loss when known (recorded, and ``config.stop_gap`` stops at it)."""
+    ``floor``: the best attainable loss when known (recorded, and ``config.stop_gap`` stops at it).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network, trained in place.
+    X : torch.Tensor
+        Inputs ``(n, d0)``.
+    Y : torch.Tensor
+        Targets, the shape of ``model(X)``.
+    config : TrainConfig
+        Epochs, learning rate and the stopping rule (module docstring).
+    callback : Callable[[int, float], None] | None
+        ``callback(epoch, loss)`` at every checkpoint.
+    floor : float | None
+        The best attainable loss when known.
+
+    Returns
+    -------
+    TrainResult
+        Losses, rates and gradient norms per epoch, checkpoints and why it stopped.
+    """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     X, Y = check_training_inputs(model, X, Y, labels=False)
@@ -224,12 +319,38 @@ def train_full_batch(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, config:
 
 # ---- cross-entropy classifiers -----------------------------------------------------------------------------------
 def snapshot(model: nn.Module) -> list[torch.Tensor]:
-    """A copy of the model's parameters (``list(model.parameters())`` order; :func:`load_checkpoint` reads it)."""
+    """A copy of the model's parameters (``list(model.parameters())`` order; :func:`load_checkpoint` reads it).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The module.
+
+    Returns
+    -------
+    list of torch.Tensor
+        Detached copies.
+    """
     return [p.detach().clone() for p in model.parameters()]
 
 
 def cross_entropy_and_error(model: nn.Module, X: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and the fraction misclassified of ``model`` on ``(X, labels)``, without gradients."""
+    """Mean cross-entropy and the fraction misclassified of ``model`` on ``(X, labels)``, without gradients.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A classifier returning logits ``(n, C)``.
+    X : torch.Tensor
+        Inputs.
+    labels : torch.Tensor
+        Integer labels ``(n,)``.
+
+    Returns
+    -------
+    tuple of float
+        ``(loss, error)``.
+    """
     with torch.no_grad():
         out = model(X)
         return float(nn.functional.cross_entropy(out, labels)), float((out.argmax(1) != labels).double().mean())
@@ -238,7 +359,17 @@ def cross_entropy_and_error(model: nn.Module, X: torch.Tensor, labels: torch.Ten
 @dataclass
 class ClassifierTrace:
     """One cross-entropy training run: the full training loss and error after every epoch (index 0: before
-    training) and the parameters at the checkpointed epochs (always the first and the last)."""
+    training) and the parameters at the checkpointed epochs (always the first and the last).
+
+    Attributes
+    ----------
+    losses : list[float]
+        Training loss per epoch, index 0 before training.
+    errors : list[float]
+        Training error (fraction misclassified) per epoch.
+    checkpoints : dict[int, list[torch.Tensor]]
+        Parameters (``list(model.parameters())`` order) by epoch.
+    """
 
     losses: list[float] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)

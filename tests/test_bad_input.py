@@ -1,6 +1,5 @@
 """One row per bad input at a public entry point: the exception type and the words its message must contain
 (the argument's name and what to do)."""
-import pickle
 
 import numpy as np
 import pytest

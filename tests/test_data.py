@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, strategies as hst
+from hypothesis import given, strategies as hst
 
 from hessverify.data import (DataFilesMissingError, drop_constant_columns, imbalanced_subset,
                              label_proportions, load_cifar10, load_digits, load_mnist_idx, load_real_dataset,

@@ -221,7 +221,8 @@ def test_kill_during_a_write_leaves_old_or_nothing(tmp_path, uninterrupted, suff
     r = subprocess.run([sys.executable, "-c", KILLER, suffix, str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == -9, r.stderr
     for p in out.rglob(f"*{suffix}"):
-        if not p.name.startswith(".tmp-hessverify-") and p.name != "timings.json":  # a finished file is whole: the same bytes as an uninterrupted run's
+        # a finished file is whole: the same bytes as an uninterrupted run's
+        if not p.name.startswith(".tmp-hessverify-") and p.name != "timings.json":
             assert p.read_bytes() == (uninterrupted / p.relative_to(out)).read_bytes(), p
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -419,7 +419,7 @@ def test_committed_power_and_notebook_verdicts_follow_from_their_data():
     import numpy as np
 
     p = _payload("power")
-    for name, st in p["data"]["deflation"].items():
+    for st in p["data"]["deflation"].values():
         rel = np.abs(np.asarray(st["found"]) - np.asarray(st["true"][:10])) / np.asarray(st["true"][:10])
         assert f"worst {rel.max():.1e} at k={int(np.argmax(rel)) + 1}" in p["verdict"]
         assert len(st["true"]) == 11 and np.isclose(st["ratios"][9], st["true"][10] / st["true"][9])
@@ -452,7 +452,7 @@ def test_committed_sigmoid_mlp_verdict_follows_from_its_data():
     import numpy as np
 
     p = _payload("sigmoid_mlp")
-    for source, res in p["data"]["results"].items():
+    for res in p["data"]["results"].values():
         sizes = sorted({b["batch"] for b in res["batches"]})
         means = [np.mean([b["L1"] for b in res["batches"] if b["batch"] == s]) for s in sizes]
         for m in means:

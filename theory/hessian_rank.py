@@ -27,20 +27,63 @@ def _q_s(widths: Sequence[int], input_rank: int) -> tuple[int, int, list[int], i
 
 
 def outer_product_rank(widths: Sequence[int], input_rank: int) -> int:
-    """2106.16225 (outer-product Hessian of a deep linear network): ``rank(H_o) = q (r + K - q)``."""
+    r"""2106.16225 (outer-product Hessian of a deep linear network): ``rank(H_o) = q (r + K - q)``.
+
+    .. math::
+
+        \operatorname{rank}(H_o) = q\,(r + K - q)
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    input_rank : int
+        ``r = rank(X)``, the rank of the inputs.
+
+    Returns
+    -------
+    int
+        ``q (r + K - q)`` with ``q = min(r, d_1, ..., d_L)`` and ``K = d_L``.
+    """
     q, _, _, K = _q_s(widths, input_rank)
     return q * (input_rank + K - q)
 
 
 def functional_rank(widths: Sequence[int], input_rank: int) -> int:
-    """2106.16225 (functional Hessian, MSE): ``rank(H_f) = 2 q sum_l M_l + 2 q s - L q^2``."""
+    """2106.16225 (functional Hessian, MSE): ``rank(H_f) = 2 q sum_l M_l + 2 q s - L q^2``.
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    input_rank : int
+        ``r = rank(X)``, the rank of the inputs.
+
+    Returns
+    -------
+    int
+        The rank of the functional Hessian ``H_f``.
+    """
     q, s, hidden, _ = _q_s(widths, input_rank)
     L = len(widths) - 1
     return 2 * q * sum(hidden) + 2 * q * s - L * q * q
 
 
 def hessian_rank(widths: Sequence[int], input_rank: int) -> int:
-    """2106.16225 (full loss Hessian, MSE): ``rank(H) = 2 q sum_l M_l + q (r + K) - L q^2``."""
+    """2106.16225 (full loss Hessian, MSE): ``rank(H) = 2 q sum_l M_l + q (r + K) - L q^2``.
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    input_rank : int
+        ``r = rank(X)``, the rank of the inputs.
+
+    Returns
+    -------
+    int
+        The rank of the full loss Hessian, at most the number of parameters.
+    """
     q, _, hidden, K = _q_s(widths, input_rank)
     L = len(widths) - 1
     return 2 * q * sum(hidden) + q * (input_rank + K) - L * q * q
@@ -52,7 +95,24 @@ def outer_product_rank_with_bias(widths: Sequence[int], input_rank: int, n: int,
     tangent space is ``{dA X + dc 1^T}``: ``q (r + K - q)`` directions from ``dA`` plus ``K`` from ``dc``, less
     the ``q`` directions ``dc`` in the column space of ``A`` when the all-ones sample vector lies in the row
     space of ``X`` (then ``dc 1^T = dA X`` for a tangent ``dA``); and at most the ``n K`` rows of the Jacobian.
-    It overcounts by ``K - q`` when the all-ones vector is in the span and ``q = r < K``."""
+    It overcounts by ``K - q`` when the all-ones vector is in the span and ``q = r < K``.
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    input_rank : int
+        ``r = rank(X)``, the rank of the inputs.
+    n : int
+        The number of samples.
+    ones_in_row_space : bool
+        Whether the all-ones sample vector lies in the row space of ``X``.
+
+    Returns
+    -------
+    int
+        The first (refuted) rank formula, capped at ``n K``.
+    """
     q, _, _, K = _q_s(widths, input_rank)
     return min(outer_product_rank(widths, input_rank) + K - (q if ones_in_row_space else 0), n * K)
 
@@ -72,7 +132,24 @@ def outer_product_rank_with_bias_corrected(widths: Sequence[int], input_rank: in
     some ``w'`` with ``X w' = 1``, i.e. iff ``U_perp^T dc = 0`` or some such ``w'`` lies in the row space of ``A``.
     The latter holds at generic weights iff ``1`` is in the column space of ``X V`` (``V`` the row space of
     ``A``, dimension ``q_A``), which is all of the column space of ``X`` iff ``q_A >= r``, i.e. ``q = r``. So the
-    intersection is ``S2`` (``e = K``) when ``q = r`` and ``{dc in col(A)}`` (``e = q``) otherwise."""
+    intersection is ``S2`` (``e = K``) when ``q = r`` and ``{dc in col(A)}`` (``e = q``) otherwise.
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    input_rank : int
+        ``r = rank(X)``, the rank of the inputs.
+    n : int
+        The number of samples.
+    ones_in_span : bool
+        Whether the all-ones sample vector lies in the column space of ``X`` (``n x d0``).
+
+    Returns
+    -------
+    int
+        ``min(q (r + K - q) + K - e, n K)``.
+    """
     q, _, _, K = _q_s(widths, input_rank)
     if not ones_in_span:
         extra = K
@@ -84,7 +161,22 @@ def outer_product_rank_with_bias_corrected(widths: Sequence[int], input_rank: in
 
 
 def conv_output_size(size: Sequence[int], kernel: int, stride: int) -> tuple[int, ...]:
-    """Spatial size after a 'valid' convolution: ``(D - k) // s + 1`` per axis."""
+    """Spatial size after a 'valid' convolution: ``(D - k) // s + 1`` per axis.
+
+    Parameters
+    ----------
+    size : Sequence[int]
+        The input's spatial size ``D`` per axis.
+    kernel : int
+        The kernel size ``k`` (the same on every axis).
+    stride : int
+        The stride ``s``.
+
+    Returns
+    -------
+    tuple of int
+        ``(D - k) // s + 1`` per axis.
+    """
     return tuple((d - kernel) // stride + 1 for d in size)
 
 
@@ -98,6 +190,26 @@ def linear_cnn_outer_product_rank_bound(channels: Sequence[int], spatial: Sequen
     - splitting the Jacobian into convolution and read-out columns: ``rank <= #conv weights + K rank(F)`` with
       ``rank(F) <= min(n, r, C_{L-1} D_{L-1})`` for the read-out features ``F``;
     - and ``rank <= n K`` (rows), ``<= #weights`` (columns).
+
+    Parameters
+    ----------
+    channels : Sequence[int]
+        ``(C_0, C_1, ..., C_{L-1}, K)``: channel counts, then the read-out's outputs.
+    spatial : Sequence[int]
+        The input's spatial size ``D_0`` per axis (1-D or 2-D).
+    kernel : int
+        The kernel size of every convolution.
+    stride : int
+        The stride of every convolution.
+    n : int
+        The number of samples.
+    input_rank : int
+        The rank of the flattened inputs ``(n, C_0 D_0)``.
+
+    Returns
+    -------
+    int
+        The least of the bounds listed above.
     """
     channels = check_widths(channels)
     sizes = [tuple(spatial)]

@@ -48,7 +48,20 @@ def _check(jacobians, probs, labels):
 
 
 def per_sample_gradients(jacobians, probs) -> np.ndarray:
-    """002 eq (3): ``g_{i,c'} = J_i^T (e_{c'} - p_i)``, shape ``(N, C, p)``."""
+    """002 eq (3): ``g_{i,c'} = J_i^T (e_{c'} - p_i)``, shape ``(N, C, p)``.
+
+    Parameters
+    ----------
+    jacobians : array_like
+        ``J_i``, shape ``(N, C, p)``: the logits' Jacobian per sample.
+    probs : array_like
+        ``p_i``, shape ``(N, C)``: the softmax probabilities.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``g_{i,c'}``, shape ``(N, C, p)``.
+    """
     J, P = _check_jp(jacobians, probs)
     C = J.shape[1]
     R = np.eye(C)[None, :, :] - P[:, None, :]  # (N, c', C)
@@ -56,7 +69,24 @@ def per_sample_gradients(jacobians, probs) -> np.ndarray:
 
 
 def gauss_newton(jacobians, probs) -> np.ndarray:
-    """002 eq (2): ``G = (1/N) sum_i J_i^T (diag p_i - p_i p_i^T) J_i``."""
+    r"""002 eq (2): ``G = (1/N) sum_i J_i^T (diag p_i - p_i p_i^T) J_i``.
+
+    .. math::
+
+        G = \frac{1}{N} \sum_i J_i^\top (\operatorname{diag} p_i - p_i p_i^\top) J_i
+
+    Parameters
+    ----------
+    jacobians : array_like
+        ``J_i``, shape ``(N, C, p)``.
+    probs : array_like
+        ``p_i``, shape ``(N, C)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``G``, shape ``(p, p)``.
+    """
     J, P = _check_jp(jacobians, probs)
     Hout = np.einsum("nc,cd->ncd", P, np.eye(P.shape[1])) - P[:, :, None] * P[:, None, :]
     HJ = np.einsum("ncd,ndq->ncq", Hout, J)  # two contractions: a single three-operand einsum loops over n c d p q
@@ -65,7 +95,22 @@ def gauss_newton(jacobians, probs) -> np.ndarray:
 
 
 def a1_factor(jacobians, probs, labels) -> np.ndarray:
-    """``F`` (``C x p``) with ``A1 = F^T F``: rows ``sqrt(p_c / N) g_c`` (002 eq 5), so ``rank A1 = rank F <= C``."""
+    """``F`` (``C x p``) with ``A1 = F^T F``: rows ``sqrt(p_c / N) g_c`` (002 eq 5), so ``rank A1 = rank F <= C``.
+
+    Parameters
+    ----------
+    jacobians : array_like
+        ``J_i``, shape ``(N, C, p)``.
+    probs : array_like
+        ``p_i``, shape ``(N, C)``.
+    labels : array_like
+        The integer class ``c`` of each sample, shape ``(N,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``F``, shape ``(C, p)``.
+    """
     parts = _decomposition_parts(jacobians, probs, labels)
     return np.sqrt(parts["p_c"] / parts["N"])[:, None] * parts["g_c"]
 
@@ -97,7 +142,24 @@ def _decomposition_parts(jacobians, probs, labels) -> dict:
 
 
 def ggn_decomposition(jacobians, probs, labels, *, as_printed: bool = False) -> dict[str, np.ndarray]:
-    """002 eq (4)-(5), Appendix A eq (32): ``{"A1", "A2", "B1", "B2"}`` (each ``p x p``) for cross-entropy."""
+    """002 eq (4)-(5), Appendix A eq (32): ``{"A1", "A2", "B1", "B2"}`` (each ``p x p``) for cross-entropy.
+
+    Parameters
+    ----------
+    jacobians : array_like
+        ``J_i``, shape ``(N, C, p)``.
+    probs : array_like
+        ``p_i``, shape ``(N, C)``.
+    labels : array_like
+        The integer class of each sample, shape ``(N,)``.
+    as_printed : bool
+        Centre ``Sigma_c`` at ``g_{c'}`` as eq (4) and (25) print it; False: at ``g_c`` (Appendix A eq 32).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``A1``, ``A2``, ``B1``, ``B2``, each ``(p, p)``.
+    """
     parts = _decomposition_parts(jacobians, probs, labels)
     N, C, p = parts["N"], parts["C"], parts["p"]
     p_cc, g_cc, B2, off, p_c, g_c = (parts[k] for k in ("p_cc", "g_cc", "B2", "off", "p_c", "g_c"))

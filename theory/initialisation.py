@@ -20,13 +20,39 @@ from theory._checks import check_sigma_x, check_widths
 
 
 def torch_default_variances(widths: Sequence[int]) -> list[float]:
-    """``v_l = 1 / (3 d_{l-1})``: the variance of ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
+    """``v_l = 1 / (3 d_{l-1})``: the variance of ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+
+    Returns
+    -------
+    list of float
+        ``v_l`` for ``l = 1..L``.
+    """
     widths = check_widths(widths)
     return [1.0 / (3 * a) for a in widths[:-1]]
 
 
 def expected_ggn_trace(widths: Sequence[int], variances: Sequence[float], sigma_x: float) -> float:
-    """``E Tr G`` over independent zero-mean layers with entry variances ``variances`` (see module docstring)."""
+    """``E Tr G`` over independent zero-mean layers with entry variances ``variances`` (see module docstring).
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    variances : Sequence[float]
+        The entry variance ``v_l`` of each layer's weights.
+    sigma_x : float
+        The input scale ``sigma_x`` of whitened inputs, ``X^T X / n = sigma_x^2 I`` (003 Assumption 2).
+
+    Returns
+    -------
+    float
+        ``E Tr G``.
+    """
     widths, sigma_x = check_widths(widths), check_sigma_x(sigma_x)
     v = np.asarray(variances, dtype=float)
     L = len(widths) - 1
@@ -42,10 +68,29 @@ def expected_ggn_trace(widths: Sequence[int], variances: Sequence[float], sigma_
 
 
 def balanced_init_trace(widths: Sequence[int], scale: float, sigma_x: float) -> float:
-    """Balanced initialisation with every singular value ``scale`` (``k = min(widths)`` of them, Haar singular
+    r"""Balanced initialisation with every singular value ``scale`` (``k = min(widths)`` of them, Haar singular
     vectors): ``||P_l||_F^2 = k s^(2(L-l))`` for ``l < L`` (``d_L`` at ``l = L``), ``||S_l||_F^2 = k s^(2(l-1))``
     for ``l > 1`` (``d_0`` at ``l = 1``), so by 003 eq (7) ``Tr G = sigma_x^2 k s^(2(L-1)) (d_0 + d_L + (L-2) k)``
-    for ``L >= 2`` and ``sigma_x^2 d_0 d_1`` for ``L = 1``, the same for every draw."""
+    for ``L >= 2`` and ``sigma_x^2 d_0 d_1`` for ``L = 1``, the same for every draw.
+
+    .. math::
+
+        \operatorname{Tr} G = \sigma_x^2\, k\, s^{2(L-1)} \bigl(d_0 + d_L + (L-2)k\bigr)
+
+    Parameters
+    ----------
+    widths : Sequence[int]
+        ``(d_0, d_1, ..., d_L)``: input width, hidden widths, output width.
+    scale : float
+        The common singular value ``s``.
+    sigma_x : float
+        The input scale ``sigma_x`` of whitened inputs, ``X^T X / n = sigma_x^2 I`` (003 Assumption 2).
+
+    Returns
+    -------
+    float
+        ``Tr G``.
+    """
     widths, sigma_x = check_widths(widths), check_sigma_x(sigma_x)
     if not np.isfinite(scale) or scale < 0:
         raise ValueError(f"scale={scale!r} must be a non-negative finite singular value")

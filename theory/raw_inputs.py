@@ -35,7 +35,22 @@ def _joint_eigenpairs(Sigma: np.ndarray, W1: np.ndarray) -> tuple[np.ndarray, np
 
 
 def shallow_spectrum_commuting(W1: np.ndarray, W2: np.ndarray, Sigma: np.ndarray) -> np.ndarray:
-    """All ``p`` GGN eigenvalues (descending): ``c_b (t_a^2 + s_b^2)`` for every pair, then zeros."""
+    """All ``p`` GGN eigenvalues (descending): ``c_b (t_a^2 + s_b^2)`` for every pair, then zeros.
+
+    Parameters
+    ----------
+    W1 : np.ndarray
+        The first layer's weights, shape ``(d_1, d_0)``.
+    W2 : np.ndarray
+        The second layer's weights, shape ``(d_2, d_1)``.
+    Sigma : np.ndarray
+        The input covariance ``X^T X / n`` (``d_0 x d_0``), commuting with ``W1^T W1``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``p`` eigenvalues, descending.
+    """
     W1, W2, Sigma = (np.asarray(m, dtype=float) for m in (W1, W2, Sigma))
     c, s2 = _joint_eigenpairs(Sigma, W1)
     t = np.zeros(W2.shape[0])
@@ -47,7 +62,20 @@ def shallow_spectrum_commuting(W1: np.ndarray, W2: np.ndarray, Sigma: np.ndarray
 
 
 def covariance_bounds(whitened_spectrum: np.ndarray, Sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Loewner bounds for any ``Sigma``: ``(c_min, c_max) * lambda_k(G_I)`` elementwise (descending)."""
+    """Loewner bounds for any ``Sigma``: ``(c_min, c_max) * lambda_k(G_I)`` elementwise (descending).
+
+    Parameters
+    ----------
+    whitened_spectrum : np.ndarray
+        ``lambda_k(G_I)``: the spectrum at identity covariance, descending.
+    Sigma : np.ndarray
+        The input covariance ``X^T X / n``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lower, upper)`` elementwise bounds.
+    """
     c = np.linalg.eigvalsh(np.asarray(Sigma, dtype=float))
     lam = np.sort(np.asarray(whitened_spectrum, dtype=float))[::-1]
     return c.min() * lam, c.max() * lam

@@ -13,7 +13,13 @@ l = sp.symbols("l", integer=True, positive=True)
 
 def geometric_sum_residual():
     """003 eq (9a) = eq (9b) for ``a = sigma_i^2 != b = sigma_j^2``: ``sum_{l=1}^L a^{L-l} b^{l-1} (a - b) -
-    (a^L - b^L)``, which must be 0 for every ``L``."""
+    (a^L - b^L)``, which must be 0 for every ``L``.
+
+    Returns
+    -------
+    sympy.Expr
+        The residual, which simplifies to 0.
+    """
     total = sp.summation(a ** (L - l) * b ** (l - 1), (l, 1, L))
     total = sp.piecewise_fold(total)
     if isinstance(total, sp.Piecewise):  # sympy splits off the case a == b; keep the generic (otherwise) branch
@@ -22,12 +28,29 @@ def geometric_sum_residual():
 
 
 def geometric_limit_residual():
-    """003 eq (9b), second case: ``lim_{b -> a} (a^L - b^L) / (a - b) = L a^{L-1}``; returns the difference."""
+    """003 eq (9b), second case: ``lim_{b -> a} (a^L - b^L) / (a - b) = L a^{L-1}``; returns the difference.
+
+    Returns
+    -------
+    sympy.Expr
+        The residual, which simplifies to 0.
+    """
     return sp.simplify(sp.limit((a**L - b**L) / (a - b), b, a) - L * a ** (L - 1))
 
 
 def geometric_sum_residual_at(depth: int):
-    """The same identity at a concrete depth, including the equal case: returns (generic, equal) residuals."""
+    """The same identity at a concrete depth, including the equal case: returns (generic, equal) residuals.
+
+    Parameters
+    ----------
+    depth : int
+        ``L``.
+
+    Returns
+    -------
+    tuple of sympy.Expr
+        ``(generic, equal)``, both 0 after simplification.
+    """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth={depth!r} must be a positive int")
     total = sum(a ** (depth - k) * b ** (k - 1) for k in range(1, depth + 1))
@@ -38,7 +61,13 @@ def geometric_sum_residual_at(depth: int):
 
 def eq14_from_eq9_and_eq13_residual():
     """003 eq (14) from eq (9b) (``lambda_max = L sigma_x^2 sigma_1^{2(L-1)}``) and eq (13)
-    (``sigma_1^L = s / (sqrt(n) sigma_x)``, ``s = sigma_max(Y)``): the difference must be 0."""
+    (``sigma_1^L = s / (sqrt(n) sigma_x)``, ``s = sigma_max(Y)``): the difference must be 0.
+
+    Returns
+    -------
+    sympy.Expr
+        The residual, which simplifies to 0.
+    """
     sigma1 = (s / (sp.sqrt(n) * sx)) ** (1 / L)
     lam = L * sx**2 * sigma1 ** (2 * (L - 1))
     printed = L * sx ** (sp.Integer(2) / L) * s ** (2 * (1 - 1 / L)) / n ** (1 - 1 / L)
@@ -46,7 +75,13 @@ def eq14_from_eq9_and_eq13_residual():
 
 
 def eq9_at_depth_two_equals_eq15_residual():
-    """003 eq (9a) at ``L = 2`` with shared singular values equals eq (15): ``sigma_x^2 (s_i^2 + s_j^2)``."""
+    """003 eq (9a) at ``L = 2`` with shared singular values equals eq (15): ``sigma_x^2 (s_i^2 + s_j^2)``.
+
+    Returns
+    -------
+    sympy.Expr
+        The residual, which simplifies to 0.
+    """
     si, sj = sp.symbols("s_i s_j", nonnegative=True)
     eq9 = sx**2 * sum(si ** (2 * (2 - k)) * sj ** (2 * (k - 1)) for k in (1, 2))
     return sp.simplify(eq9 - sx**2 * (si**2 + sj**2))
@@ -54,7 +89,24 @@ def eq9_at_depth_two_equals_eq15_residual():
 
 def trace_identity_residual(d0: int = 2, d1: int = 2, dL: int = 2, num_samples: int = 3):
     """003 eq (7) for one summand: ``Tr((X^T P^T P X / n) kron (S S^T)) = Tr(P X X^T P^T / n) ||S||_F^2``, and
-    with ``X X^T / n = sigma_x^2 I`` this is ``sigma_x^2 ||P||_F^2 ||S||_F^2``. Small explicit symbolic matrices."""
+    with ``X X^T / n = sigma_x^2 I`` this is ``sigma_x^2 ||P||_F^2 ||S||_F^2``. Small explicit symbolic matrices.
+
+    Parameters
+    ----------
+    d0 : int
+        Input width.
+    d1 : int
+        Width of the layer ``P`` maps to.
+    dL : int
+        Output width (rows of ``S``).
+    num_samples : int
+        ``n``.
+
+    Returns
+    -------
+    tuple of sympy.Expr
+        The residuals of the trace identity and of its whitened form, each 0 after expansion.
+    """
     if min(d0, d1, dL, num_samples) < 1:
         raise ValueError("d0, d1, dL and num_samples must all be at least 1")
     P = sp.Matrix(d1, d0, lambda i, j: sp.Symbol(f"p{i}{j}"))
@@ -73,7 +125,22 @@ def raw_input_charpoly_residual(d0: int = 2, d1: int = 2, d2: int = 2):
     """``theory.raw_inputs``: the GGN of ``f = W2 W1 x`` with ``W1 = diag(s)``, ``W2 = diag(t)`` (rectangular)
     and input covariance ``diag(c)`` (the rotated coordinates of the commuting case; rotations keep the
     spectrum) has characteristic polynomial ``lambda^(p - d0 d2) prod_{a,b} (lambda - c_b (t_a^2 + s_b^2))``.
-    Returns the difference of the two polynomials, which must expand to 0."""
+    Returns the difference of the two polynomials, which must expand to 0.
+
+    Parameters
+    ----------
+    d0 : int
+        Input width.
+    d1 : int
+        Hidden width.
+    d2 : int
+        Output width.
+
+    Returns
+    -------
+    sympy.Expr
+        The difference of the polynomials, which expands to 0.
+    """
     if min(d0, d1, d2) < 1:
         raise ValueError("d0, d1 and d2 must all be at least 1")
     k1, k2 = min(d0, d1), min(d1, d2)

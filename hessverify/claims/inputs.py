@@ -89,7 +89,8 @@ def exact_whitened_inputs(recipe: str, n: int, d0: int, sigma_x: float, g: torch
     if not math.isfinite(target) or target <= 0:
         raise ValueError(f"sigma_x={sigma_x} must be finite and > 0")
     bits = SCALE_BITS - math.floor(math.log2(target))
-    c = Fraction(round(target * 2.0**bits)) / Fraction(2) ** bits if bits >= 0 else Fraction(round(target * 2.0**bits)) * 2 ** (-bits)
+    scaled = Fraction(round(target * 2.0**bits))
+    c = scaled / Fraction(2) ** bits if bits >= 0 else scaled * 2 ** (-bits)
     X = Q[np.arange(n) % rows] * flint.fmpq(c.numerator, c.denominator)
     return X, float(c) / math.sqrt(n)
 

@@ -45,7 +45,7 @@ class Setting:
     matrix: np.ndarray | None = None
     eigenvalues: np.ndarray | None = None
     #: the rationals of an ``exact=True`` setting (:class:`ExactData`), else None
-    exact: "ExactData | None" = field(default=None, repr=False)
+    exact: ExactData | None = field(default=None, repr=False)
 
     @property
     def depth(self) -> int:

@@ -61,7 +61,7 @@ class Measurement:
     size: int
     eps: float
     num_matvecs: int = 0
-    #: magnitude errors are relative to; default max(|measurement|, |prediction|). Set it for quantities that
+    #: magnitude errors are relative to; default ``max(|measurement|, |prediction|)``. Set it for quantities that
     #: are already relative (a normalised residual: scale 1)
     scale: float | None = None
     count: bool = False

@@ -19,7 +19,20 @@ _INT64_MAX = 2**63 - 1
 
 
 def label_proportions(labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
-    """Empirical class proportions ``alpha_c`` (003 §4: ``alpha_i = sigma_i(Y)^2 / n`` for one-hot ``Y``)."""
+    """Empirical class proportions ``alpha_c`` (003 §4: ``alpha_i = sigma_i(Y)^2 / n`` for one-hot ``Y``).
+
+    Parameters
+    ----------
+    labels : torch.Tensor
+        Integer labels ``(n,)``.
+    num_classes : int | None
+        ``C``; None: ``labels.max() + 1``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``alpha_c``, shape ``(C,)``, summing to one.
+    """
     if num_classes is not None:
         num_classes = as_int("num_classes", num_classes, minimum=1, maximum=_INT64_MAX)
         check_allocation("the proportions", (num_classes,), torch.float64, hint="lower num_classes")
@@ -66,6 +79,26 @@ def imbalanced_subset(
     ``alpha_max`` must lie in ``[1/C, 1]``; at ``1/C`` (the balanced point a sweep starts from) every class gets
     ``n // C`` or ``n // C + 1`` samples. Samples within a class are drawn without replacement using
     ``generator``.
+
+    Parameters
+    ----------
+    labels : torch.Tensor
+        Integer labels ``(N,)`` of the pool to draw from.
+    n : int
+        The subset's size.
+    alpha_max : float
+        The majority class's proportion, in ``[1/C, 1]``.
+    majority : int
+        The majority class.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+    num_classes : int | None
+        ``C``; None: ``labels.max() + 1``.
+
+    Returns
+    -------
+    torch.Tensor
+        Sorted indices into ``labels``, shape ``(n,)``.
     """
     n = check_positive_int("n", n)
     generator = check_generator("generator", generator)

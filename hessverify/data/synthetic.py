@@ -10,7 +10,24 @@ from hessverify._validation import (as_float, as_int, as_labels, as_tensor_2d, c
 def gaussian_inputs(
     n: int, d0: int, generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:
-    """``(n, d0)`` inputs with i.i.d. N(0, 1) entries."""
+    """``(n, d0)`` inputs with i.i.d. N(0, 1) entries.
+
+    Parameters
+    ----------
+    n : int
+        The number of samples.
+    d0 : int
+        The input width.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+    dtype : torch.dtype
+        Floating dtype of the result (default float64).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, d0)``.
+    """
     n = check_positive_int("n", n)
     d0 = check_positive_int("d0", d0)
     generator = check_generator("generator", generator)
@@ -20,7 +37,22 @@ def gaussian_inputs(
 
 
 def teacher_targets(X: torch.Tensor, d_out: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Regression targets ``X @ T.T`` from a random linear teacher ``T`` (N(0, 1/d0) entries)."""
+    """Regression targets ``X @ T.T`` from a random linear teacher ``T`` (N(0, 1/d0) entries).
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Inputs ``(n, d0)``.
+    d_out : int
+        The targets' width.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, d_out)``.
+    """
     return _teacher(X, d_out, generator, "d_out")
 
 
@@ -35,12 +67,42 @@ def _teacher(X, d_out, generator, name: str) -> torch.Tensor:
 
 
 def teacher_labels(X: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Class labels ``argmax(X @ T.T)`` from a random linear teacher."""
+    """Class labels ``argmax(X @ T.T)`` from a random linear teacher.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Inputs ``(n, d0)``.
+    num_classes : int
+        ``C``.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+
+    Returns
+    -------
+    torch.Tensor
+        Integer labels ``(n,)``.
+    """
     return _teacher(X, num_classes, generator, "num_classes").argmax(1)
 
 
 def random_labels(n: int, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` labels drawn uniformly from ``num_classes`` classes."""
+    """``n`` labels drawn uniformly from ``num_classes`` classes.
+
+    Parameters
+    ----------
+    n : int
+        The number of labels.
+    num_classes : int
+        ``C``.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+
+    Returns
+    -------
+    torch.Tensor
+        Integer labels ``(n,)``.
+    """
     n = check_positive_int("n", n)
     num_classes = as_int("num_classes", num_classes, minimum=2, maximum=2**63 - 1)
     generator = check_generator("generator", generator)
@@ -51,7 +113,26 @@ def random_labels(n: int, num_classes: int, generator: torch.Generator | None = 
 def gaussian_mixture(labels: torch.Tensor, d0: int, separation: float = 2.0,
                      generator: torch.Generator | None = None, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Inputs ``x_i = mu_{y_i} + N(0, I)`` with class means ``mu_c ~ N(0, separation^2 / d0 I)``: labelled
-    data whose inputs carry the labels, at any size and label proportion (a stand-in for real data)."""
+    data whose inputs carry the labels, at any size and label proportion (a stand-in for real data).
+
+    Parameters
+    ----------
+    labels : torch.Tensor
+        Integer labels ``(n,)``: one mean per class.
+    d0 : int
+        The input width.
+    separation : float
+        The scale of the class means.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+    dtype : torch.dtype
+        Floating dtype of the result (default float64).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, d0)``.
+    """
     labels = as_labels("labels", labels)
     d0 = check_positive_int("d0", d0)
     separation = as_float("separation", separation, minimum=0)
@@ -66,7 +147,26 @@ def gaussian_mixture(labels: torch.Tensor, d0: int, separation: float = 2.0,
 def labels_with_proportion(n: int, num_classes: int, alpha_max: float, generator: torch.Generator | None = None,
                            majority: int = 0) -> torch.Tensor:
     """``n`` shuffled labels: class ``majority`` holds ``round(alpha_max n)``, the others share the rest
-    evenly (the counts of :func:`hessverify.data.imbalanced_subset`)."""
+    evenly (the counts of :func:`hessverify.data.imbalanced_subset`).
+
+    Parameters
+    ----------
+    n : int
+        The number of labels.
+    num_classes : int
+        ``C``.
+    alpha_max : float
+        The majority class's proportion, in ``[1/C, 1]``.
+    generator : torch.Generator | None
+        Random number generator of the draws; None: torch's global one.
+    majority : int
+        The majority class.
+
+    Returns
+    -------
+    torch.Tensor
+        Integer labels ``(n,)``.
+    """
     from hessverify.data.imbalance import imbalanced_class_counts
 
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)

@@ -35,7 +35,18 @@ class NoExactRoute(ValueError):
 
 
 def rational(x) -> flint.fmpq:
-    """``x`` (int, float, Fraction, numpy scalar, fmpq) as an exact FLINT rational (a float is its exact value)."""
+    """``x`` (int, float, Fraction, numpy scalar, fmpq) as an exact FLINT rational (a float is its exact value).
+
+    Parameters
+    ----------
+    x : int, float, Fraction, numpy scalar or flint.fmpq
+        The number.
+
+    Returns
+    -------
+    flint.fmpq
+        Its exact value.
+    """
     if isinstance(x, flint.fmpq):
         return x
     if isinstance(x, flint.fmpz):
@@ -45,7 +56,18 @@ def rational(x) -> flint.fmpq:
 
 
 def rational_array(a) -> np.ndarray:
-    """An object array of ``fmpq`` from a tensor, an array or nested lists (floats are taken exactly)."""
+    """An object array of ``fmpq`` from a tensor, an array or nested lists (floats are taken exactly).
+
+    Parameters
+    ----------
+    a : array_like
+        A tensor, an array or nested lists.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of ``fmpq``, the shape of ``a``.
+    """
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu().double().numpy()
     arr = np.asarray(a, dtype=object)

@@ -11,7 +11,15 @@ from hessverify.operators.hessian import HessianOperator
 
 
 class GraphedHessian(CurvatureOperator):
-    """``op``'s products replayed from a CUDA graph; a snapshot of ``op`` (same parameters and data)."""
+    """``op``'s products replayed from a CUDA graph; a snapshot of ``op`` (same parameters and data).
+
+    Parameters
+    ----------
+    op
+        A single-batch ``double_backward`` Hessian on CUDA.
+    warmup
+        Products run before capture.
+    """
 
     def __init__(self, op: HessianOperator, warmup: int = 3):
         if not isinstance(op, HessianOperator):
@@ -50,5 +58,18 @@ class GraphedHessian(CurvatureOperator):
 
 
 def cuda_graphed(op: HessianOperator, warmup: int = 3) -> GraphedHessian:
-    """``op`` (a single-batch ``double_backward`` Hessian on CUDA) with its product captured in a CUDA graph."""
+    """``op`` (a single-batch ``double_backward`` Hessian on CUDA) with its product captured in a CUDA graph.
+
+    Parameters
+    ----------
+    op : HessianOperator
+        A single-batch ``double_backward`` Hessian on CUDA.
+    warmup : int
+        Products run before capture.
+
+    Returns
+    -------
+    GraphedHessian
+        The operator whose products replay the graph.
+    """
     return GraphedHessian(op, warmup=warmup)

@@ -17,7 +17,15 @@ from hessverify.operators.base import CurvatureOperator
 
 
 class DistributedOperator(CurvatureOperator):
-    """``sum_r (D_r / D) A_r V`` over the ranks of ``group``, from this rank's operator ``A_r``."""
+    """``sum_r (D_r / D) A_r V`` over the ranks of ``group``, from this rank's operator ``A_r``.
+
+    Parameters
+    ----------
+    local
+        This rank's operator on its shard.
+    group
+        The ``torch.distributed`` process group; None: the default group.
+    """
 
     def __init__(self, local: CurvatureOperator, group=None):
         if not dist.is_available() or not dist.is_initialized():
@@ -56,5 +64,18 @@ class DistributedOperator(CurvatureOperator):
 
 def distributed(local: CurvatureOperator, group=None) -> DistributedOperator:
     """Wrap this rank's Hessian/GGN operator (on its shard) into the operator of the whole data set. The
-    parameter selection, loss and reduction are the local operator's (build it with ``params=`` etc.)."""
+    parameter selection, loss and reduction are the local operator's (build it with ``params=`` etc.).
+
+    Parameters
+    ----------
+    local : CurvatureOperator
+        This rank's operator on its shard.
+    group
+        The ``torch.distributed`` process group; None: the default group.
+
+    Returns
+    -------
+    DistributedOperator
+        The operator of the whole data set, the same on every rank.
+    """
     return DistributedOperator(local, group)

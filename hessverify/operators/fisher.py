@@ -207,8 +207,7 @@ def fisher(model: nn.Module, loss: LossLike, X, Y=None, *, mc_samples: int | Non
 
     Parameters
     ----------
-    model, loss, X, Y, params, batch_size, reduction, input_key, target_key, batch_size_fn, num_targets_fn, \\
-check_deterministic
+    model, loss, X, Y, params, batch_size, reduction, input_key, target_key, batch_size_fn, num_targets_fn, check_deterministic
         As for :func:`hessverify.operators.hessian`. ``loss`` must be a negative log-likelihood: exact for
         ``"mse"``, ``"cross_entropy"``, ``nn.MSELoss``, ``nn.CrossEntropyLoss``, ``nn.BCEWithLogitsLoss``
         (where the Fisher equals the GGN); any other loss with ``sampler``.
@@ -241,8 +240,7 @@ def empirical_fisher(model: nn.Module, loss: LossLike, X, Y=None, *, params=None
 
     Parameters
     ----------
-    model, loss, X, Y, params, batch_size, reduction, input_key, target_key, batch_size_fn, num_targets_fn, \\
-check_deterministic
+    model, loss, X, Y, params, batch_size, reduction, input_key, target_key, batch_size_fn, num_targets_fn, check_deterministic
         As for :func:`hessverify.operators.hessian`; ``loss`` any loss that is a mean or sum over samples. A
         sample is a row of the leading dimension (a whole sequence for ``(n, C, T)`` outputs).
 

@@ -159,12 +159,21 @@ def hessian(model: nn.Module, loss: LossLike, X, Y=None, *, backend: Backend = "
     fd_step : float, optional
         ``backend="finite_difference"`` only: the step ``h`` along ``v / ||v||`` in units of
         ``max(1, ||theta||)``; default ``eps^(1/3)`` (truncation ``O(h^2)`` balanced against rounding ``O(eps/h)``).
+    batch_size : int | None
+        Split tensor data into chunks of this many samples (the operator sums their weighted products);
+        None: one batch.
+    reduction : str | None
+        ``"mean"`` (default) or ``"sum"`` for a loss callable without ``.reduction``; must agree with a declared one.
+    input_key
+        With batches that are mappings: the key of the inputs.
+    target_key
+        With batches that are mappings: the key of the targets.
+
 
     Returns
     -------
     HessianOperator
-        ``d x d`` with ``matvec``, ``matmat``, ``dense``, ``to_scipy``; attention runs with the math kernel.
-    """
+        ``d x d`` with ``matvec``, ``matmat``, ``dense``, ``to_scipy``; attention runs with the math kernel."""
     return HessianOperator(model, loss, X, Y, backend=backend, compile=compile, fd_step=fd_step, params=params,
                            batch_size=batch_size,
                            reduction=reduction, input_key=input_key, target_key=target_key,

@@ -18,7 +18,17 @@ from hessverify.operators.base import CurvatureOperator, progress_reporter
 
 
 class NTKOperator(FlatParameters, CurvatureOperator):
-    """``K = J J^T / n`` on all ``n`` samples of ``X`` at once."""
+    """``K = J J^T / n`` on all ``n`` samples of ``X`` at once.
+
+    Parameters
+    ----------
+    model
+        The network.
+    X
+        All ``n`` inputs.
+    params
+        The parameters of the Jacobian, as for :func:`hessverify.operators.hessian`.
+    """
 
     def __init__(self, model: nn.Module, X: torch.Tensor, *, params=None):
         self.fm = FlatModel(model, params)

@@ -112,7 +112,8 @@ def run_cell(cell: str, alpha: float, n: int, source: str, profile: Profile, see
     along training (cached by configuration)."""
     spec = CELLS[cell]
     config = {"report": "ablation", "version": CACHE_VERSION, "cell": cell, "alpha": alpha, "n": n, "source": source,
-              "seed": seed, "depth": DEPTH, "width": profile.width, "epochs": profile.epochs, "lrs": list(spec.get("lrs", profile.lrs)),
+              "seed": seed, "depth": DEPTH, "width": profile.width, "epochs": profile.epochs,
+              "lrs": list(spec.get("lrs", profile.lrs)),
               "init_scale": INIT_SCALE, "d0": profile.d0, "checkpoints": profile.num_checkpoints, **device_key(profile)}
 
     def compute() -> dict:

@@ -184,7 +184,8 @@ def hierarchy_report(out: Path, profile: Profile, seed: int, cache: ResultCache)
         }
         body += _figures_text(pngs, f, data)
     rows = [(name, run["states"][str(reference_epoch(run))]) for name, run in settings.items()]
-    body += [f"![settings]({settings_figure(d / 'settings_tried.png', rows, 'The top 30 of G in every setting tried, at zero training error (Adam: end)')})",
+    title = "The top 30 of G in every setting tried, at zero training error (Adam: end)"
+    body += [f"![settings]({settings_figure(d / 'settings_tried.png', rows, title)})",
              "", "*Every setting tried: the top 30 eigenvalues of G divided by the largest. A gap after the "
              "9th or 10th eigenvalue is the outlier structure of 002.*", "", *_settings_table(f, data), "",
              *_source_lines(profile)]
@@ -234,7 +235,8 @@ def _figures_text(pngs: dict, f: dict, data: dict) -> list[str]:
 
 def _settings_table(f: dict, data: dict) -> list[str]:
     rows = ["| setting | parameters | epochs (zero error at) | judged at | training error | largest gap of G (after #) | "
-            "overlap with A1 | A1's share of top 9 | outliers |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+            "overlap with A1 | A1's share of top 9 | outliers |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, s in f["settings"].items():
         run = data["settings"][name]
         t = run["trace"]

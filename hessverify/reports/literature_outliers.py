@@ -62,7 +62,9 @@ def outliers_report(out: Path, profile: Profile, seed: int, cache: ResultCache) 
                 label="outlier count (largest gap among the top 2C)")
     a1.set_xlabel("number of classes C")
     a1.set_ylabel("outliers")
-    a1.set_title("outlier count at zero training error" + (f" (C = {', '.join(str(r['C']) for r in rows if r.get('count') is None)}: no zero training error in {EPOCHS} epochs)" if any(r.get("count") is None for r in rows) else ""), fontsize=9)
+    never = [str(r["C"]) for r in rows if r.get("count") is None]
+    a1.set_title("outlier count at zero training error"
+                 + (f" (C = {', '.join(never)}: no zero training error in {EPOCHS} epochs)" if never else ""), fontsize=9)
     a1.set_xticks(range(2, 11))
     a1.legend(fontsize=8)
     for j, r in enumerate([r for r in measured if r["C"] in (3, 6, 10)] or measured[-2:]):

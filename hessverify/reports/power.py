@@ -151,7 +151,8 @@ def deflation_findings(study: dict) -> dict:
 
 def _deflation_clause(name: str, study: dict, f: dict) -> str:
     drift = ("no step drifts (deflating with the exact eigenvectors gives the same errors)" if not f["drifting_steps"]
-             else f"k = {', '.join(map(str, f['drifting_steps']))} drift: deflating with the found vectors makes their error at least "
+             else f"k = {', '.join(map(str, f['drifting_steps']))} drift: deflating with the found vectors makes their "
+                  "error at least "
                   f"{DRIFT:g}x the exact vectors' (004's drift from inaccurate vectors)")
     return (f"{name} ({study['size']} parameters, {study['dtype']}): relative error up to {f['max_error_first_5']:.1e} "
             f"for k <= 5 and {f['max_error_after_5']:.1e} past it; worst {f['worst_error']:.1e} at k={f['worst_k']}, "

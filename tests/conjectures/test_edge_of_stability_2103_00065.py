@@ -23,8 +23,8 @@ steps is set aside (counted under "outside assumptions": progressive sharpening 
 shown in the report. The CI profile runs one cheap, decisive run per claim (ReLU, ``eta = 0.5`` under MSE: 100 of
 100 drawn iterates in the band; ReLU, ``eta = 6`` under cross-entropy: 48 of 100); the verify profile draws from
 the whole grid (measured with 100 draws: under MSE 94-100 of 100 in the band at every run that arrived, under
-cross-entropy 93-100 for tanh and 42-81 for ReLU). Our raw-input ablation (``reports/raw_inputs``) reports edge-of-stability cells of deep
-linear networks under the same definition of sharpness.
+cross-entropy 93-100 for tanh and 42-81 for ReLU). Our raw-input ablation (``reports/raw_inputs``) reports
+edge-of-stability cells of deep linear networks under the same definition of sharpness.
 """
 from hypothesis import strategies as hst
 

@@ -114,7 +114,8 @@ def expected_trace_at_kaiming_uniform_init(s):
 @conjecture(setting=st.linear_networks(depth=hst.integers(1, 4), exact=False),
             quantity=mean_trace_over_inits(kaiming_uniform, "kaiming_uniform"), examples=EXAMPLES,
             resolution=RESOLUTION, expect="refuted",
-            also=[build_setting(kind="linear", widths=(3, 4, 2), n=5, sigma_x=1.0, seed=0)], source="derived here: the same with a prediction 5% too high (a check of the power)",
+            also=[build_setting(kind="linear", widths=(3, 4, 2), n=5, sigma_x=1.0, seed=0)],
+            source="derived here: the same with a prediction 5% too high (a check of the power)",
             assumptions=[linear_model(), mse_loss(), whitened_inputs(), STATISTICAL])
 def expected_trace_at_kaiming_uniform_init_five_percent_high(s):
     """1.05 E Tr G: must be refuted (the outside review found it held at the old 10% resolution)."""

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import torch
-from hypothesis import assume, strategies as hst
+from hypothesis import assume
 from torch.func import grad
 
 from hessverify import conjecture, strategies as st

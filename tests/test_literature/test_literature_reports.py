@@ -54,7 +54,7 @@ def test_committed_outlier_counts_follow_from_the_eigenvalues():
     within = near = True
     for r in p["data"]["rows"]:
         if r.get("count") is None:
-            assert f"C = " in p["verdict"] and str(r["C"]) in p["verdict"]
+            assert "C = " in p["verdict"] and str(r["C"]) in p["verdict"]
             continue
         ev = np.array(r["eigenvalues"][: 2 * r["C"]])
         k = int(np.argmax(ev[:-1] / ev[1:])) + 1  # residuals ~1e-6 relative: the argmax is the count
