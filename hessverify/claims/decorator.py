@@ -220,6 +220,9 @@ def conjecture(
     """
     _check_options(quantity, operator, relation, expect, k)
     _check_literature(quote, reading, resolution, prediction_error, textbook)
+    if resolution is not None and quantity == "rank":
+        raise ValueError("resolution= is a relative resolution of a real-valued quantity; a rank is a count, decided "
+                         "only when its interval is one point (exactly on an exact=True setting): drop resolution=")
     checks, prose = split_assumptions(assumptions)
     do_sort = (quantity in ("spectrum", "top_k")) if sort is None else sort
 

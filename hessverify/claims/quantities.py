@@ -56,8 +56,12 @@ def build_operator(setting, operator: str):
     return ggn(setting.model, setting.loss, setting.X, setting.loss_targets)
 
 
-def _spectrum(setting, operator: str, op):
-    """All eigenvalues (descending) and per-value bounds, on the cheaper exact side when possible."""
+def _spectrum(setting, operator: str, op, floor: float = 0.0):
+    """All eigenvalues (descending) and per-value bounds, on the cheaper exact side when possible.
+
+    ``floor``: the absolute rounding allowance per entry (:func:`softmax_rounding`). Where it is positive, a skew
+    part within it is rounding, not an asymmetric operator: the dense matrix is symmetrised and the skew part's
+    norm added to every bound (it moves each eigenvalue by at most ``||(A - A^T)/2||_2``)."""
     d = op.shape[0]
     if operator == "ggn" and setting.loss == "mse":
         m = setting.n * setting.dL
@@ -68,8 +72,17 @@ def _spectrum(setting, operator: str, op):
             return vals, err, d, "exact(ntk)+zeros", r.num_matvecs, m
     if d > EXACT_MAX:
         raise ValueError(f"the whole spectrum of a {d}x{d} operator is too large to verify exactly (max {EXACT_MAX})")
+    skew = 0.0
+    if floor > 0:
+        M = op.dense().double()
+        skew = float(torch.linalg.matrix_norm(M - M.T)) / 2
+        if skew <= d * floor:  # within the entries' rounding (Frobenius of d x d entries each <= floor)
+            op = (M + M.T) / 2
+        else:
+            skew = 0.0  # a real asymmetry: exact() names it
     r = exact(op)
-    return r.eigenvalues.double().cpu().numpy(), r.residuals.double().cpu().numpy(), d, "exact", r.num_matvecs, d
+    err = r.residuals.double().cpu().numpy() + skew
+    return r.eigenvalues.double().cpu().numpy(), err, d, "exact", r.num_matvecs, d
 
 
 #: the reason an unresolved rank interval gives, for the verdict and the table
@@ -259,9 +272,9 @@ def measure(setting, quantity: str | Callable, operator: str = "ggn", k: int | N
             return exact_measurement
     if quantity == "rank" and large:
         raise ValueError(f"the rank of a {d}x{d} operator needs its whole spectrum; the limit is {EXACT_MAX}")
-    vals, err, d, method, mv, computed = _spectrum(setting, operator, op)
     floor, note = softmax_rounding(setting, operator, d, eps)
-    if floor > 0 and quantity != "rank":
+    vals, err, d, method, mv, computed = _spectrum(setting, operator, op, floor)
+    if floor > 0:  # ranks too: an eigenvalue within the softmax's rounding of zero is unresolved, not non-zero
         err = err + floor
     if quantity == "spectrum":
         return Measurement(vals, err, method, d, eps, mv)

@@ -142,7 +142,8 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
     prediction_error : array_like, optional
         Absolute bound on the prediction's own rounding error, added to the allowance.
     rel_resolution : float, optional
-        A coarser resolution the claim declares (relative to the scale), instead of ``RESOLUTION``.
+        A coarser resolution the claim declares (relative to the scale), instead of ``RESOLUTION``; ignored for
+        counts (ranks), which are decided only when their interval is one point.
     """
     if relation not in RELATIONS:
         raise ValueError(f"relation={relation!r} is not supported; use one of {RELATIONS}")
@@ -188,8 +189,9 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
             tol = tol + np.broadcast_to(np.abs(pe), meas.shape)
     if measurement.resolution is not None:
         resolution = float(measurement.resolution)
-    if rel_resolution is not None:
-        resolution = float(rel_resolution) * (scale if not measurement.count else 1.0)
+    if rel_resolution is not None and not measurement.count:
+        # a count is decided only when its interval is one point: a declared resolution cannot widen that
+        resolution = float(rel_resolution) * scale
     diff = meas - pred
     refuted = {"eq": np.abs(diff) > tol, "le": diff > tol, "ge": -diff > tol}[relation]
     # a bound that holds by more than the allowance holds whatever the allowance is

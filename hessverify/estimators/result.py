@@ -91,15 +91,18 @@ class TraceResult:
     method: str
     samples: torch.Tensor | None = None
     exact_part: float = 0.0
+    #: a bound on the floating-point rounding of ``value`` (the dot products of the probes with their products)
+    rounding: float = 0.0
 
     def ci(self, level: float = 0.95) -> tuple[float, float]:
-        """Two-sided Student-t confidence interval ``value +- t_{(1+level)/2, m-1} * stderr``."""
+        """Two-sided Student-t confidence interval ``value +- (t_{(1+level)/2, m-1} * stderr + rounding)``."""
         if not 0 < level < 1:
             raise ValueError(f"level={level} must lie in (0, 1), e.g. 0.95")
-        if self.num_samples < 2:
-            return (float("-inf"), float("inf")) if self.stderr else (self.value, self.value)
-        t = float(stats.t.ppf(0.5 + level / 2, df=self.num_samples - 1))
-        return self.value - t * self.stderr, self.value + t * self.stderr
+        if self.stderr == float("inf"):
+            return float("-inf"), float("inf")
+        t = float(stats.t.ppf(0.5 + level / 2, df=self.num_samples - 1)) if self.num_samples >= 2 else 0.0
+        half = t * self.stderr + self.rounding
+        return self.value - half, self.value + half
 
     @property
     def relative_stderr(self) -> float:

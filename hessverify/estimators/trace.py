@@ -25,8 +25,28 @@ def _probes(A, m: int, distribution: str, g: torch.Generator) -> torch.Tensor:
     raise ValueError(f"distribution={distribution!r} is not supported; use 'rademacher' or 'gaussian'")
 
 
-def _stderr(samples: torch.Tensor) -> float:
-    return float(samples.std(unbiased=True) / samples.numel() ** 0.5) if samples.numel() > 1 else float("inf")
+#: the most probability with which one Rademacher sample ``z^T B z = tr B + 2 sum_{i<j} B_ij z_i z_j`` of a
+#: non-diagonal ``B`` takes any one value: a non-constant multilinear polynomial of degree 2 on the hypercube is
+#: non-zero with probability at least ``2^-2``
+RADEMACHER_ATOM = 0.75
+#: samples that all agree are taken as an exact estimate (a diagonal operator) only when agreeing by chance would
+#: have had at most this probability (``0.75^(m-1) <= 1e-6``: at least 50 probes)
+AGREE_BY_CHANCE = 1e-6
+#: rounding allowance of a sum of products, in units of ``eps`` times (terms) times the sum of the terms' sizes
+ROUNDING_ULPS = 4
+
+
+def _stderr(samples: torch.Tensor, distribution: str = "rademacher") -> float:
+    """Sample standard deviation over ``sqrt(m)``; ``inf`` with fewer than two samples, and ``inf`` when
+    Rademacher samples all agree while fewer than 50 of them (they may agree by chance: probability up to
+    ``0.75^(m-1)`` for a non-diagonal operator, so a zero would be a zero-width interval that misses)."""
+    m = samples.numel()
+    if m < 2:
+        return float("inf")
+    sd = float(samples.std(unbiased=True))
+    if sd == 0 and distribution == "rademacher" and RADEMACHER_ATOM ** (m - 1) > AGREE_BY_CHANCE:
+        return float("inf")
+    return sd / m**0.5
 
 
 def _check_rtol(rtol) -> float | None:
@@ -37,12 +57,12 @@ def _check_rtol(rtol) -> float | None:
     return None
 
 
-def _resolved(samples: torch.Tensor, offset: float, rtol: float | None, min_samples: int) -> bool:
+def _resolved(samples: torch.Tensor, offset: float, rtol: float | None, min_samples: int, distribution: str) -> bool:
     """``stderr / |offset + mean| <= rtol`` after at least ``min_samples`` samples."""
     if rtol is None or samples.numel() < min_samples:
         return False
     value = offset + float(samples.mean())
-    return value != 0 and _stderr(samples) / abs(value) <= rtol
+    return value != 0 and _stderr(samples, distribution) / abs(value) <= rtol
 
 
 def hutchinson(
@@ -96,17 +116,23 @@ def hutchinson(
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
     samples = torch.empty(0, dtype=A.dtype, device=A.device)
+    size = 0.0  # sum over probes of sum_i |z_i (A z)_i|: the scale of the dot products' rounding
     report = with_progress(callback, progress, "hutchinson")
     while samples.numel() < num_samples:
         Z = _probes(A, min(block, num_samples - samples.numel()), distribution, g)
-        samples = torch.cat([samples, (Z * A.matmat(Z)).sum(0)])
+        terms = Z * A.matmat(Z)
+        samples = torch.cat([samples, terms.sum(0)])
+        size += float(terms.abs().sum())
         if report is not None:
             report({"step": samples.numel(), "num_matvecs": A.num_matvecs - before,
-                    "value": float(samples.mean()), "stderr": _stderr(samples)})
-        if _resolved(samples, 0.0, rtol, min_samples):
+                    "value": float(samples.mean()), "stderr": _stderr(samples, distribution)})
+        if _resolved(samples, 0.0, rtol, min_samples, distribution):
             break
-    return TraceResult(value=float(samples.mean()), stderr=_stderr(samples), num_matvecs=A.num_matvecs - before,
-                       num_samples=samples.numel(), method=f"hutchinson[{distribution}]", samples=samples.cpu())
+    m = samples.numel()
+    rounding = ROUNDING_ULPS * A.eps * (A.size + m) * size / m
+    return TraceResult(value=float(samples.mean()), stderr=_stderr(samples, distribution),
+                       num_matvecs=A.num_matvecs - before, num_samples=m, method=f"hutchinson[{distribution}]",
+                       samples=samples.cpu(), rounding=rounding)
 
 
 def hutchpp(
@@ -175,22 +201,30 @@ def hutchpp(
     r = min(m // 3, A.size)
     Q, _ = torch.linalg.qr(A.matmat(_probes(A, r, distribution, g)))
     note(float("nan"), float("inf"))
-    exact_part = float(torch.trace(Q.T @ A.matmat(Q)))
+    exact_terms = Q * A.matmat(Q)
+    exact_part = float(exact_terms.sum())
+    rounding = ROUNDING_ULPS * A.eps * (A.size + r) * float(exact_terms.abs().sum())  # r dot products of length n
     note(exact_part, float("inf"))
     G = _probes(A, m - 2 * r, distribution, g)
     G = G - Q @ (Q.T @ G)
     step = G.shape[1] if rtol is None else block
     samples = torch.empty(0, dtype=A.dtype, device=A.device)
+    size = 0.0
     for start in range(0, G.shape[1], max(step, 1)):
         Gb = G[:, start : start + step]
         AG = A.matmat(Gb)
         AG = AG - Q @ (Q.T @ AG)
-        samples = torch.cat([samples, (Gb * AG).sum(0)])
-        note(exact_part + float(samples.mean()), _stderr(samples))
-        if _resolved(samples, exact_part, rtol, min_samples):
+        terms = Gb * AG
+        samples = torch.cat([samples, terms.sum(0)])
+        size += float(terms.abs().sum())
+        note(exact_part + float(samples.mean()), _stderr(samples, distribution))
+        if _resolved(samples, exact_part, rtol, min_samples, distribution):
             break
     rest = float(samples.mean()) if samples.numel() else 0.0
-    # fewer than two remainder probes give no variance estimate: the error is unknown, never zero
-    return TraceResult(value=exact_part + rest, stderr=0.0 if r >= A.size else _stderr(samples),
+    if samples.numel():
+        rounding += ROUNDING_ULPS * A.eps * (A.size + samples.numel()) * size / samples.numel()
+    # fewer than two remainder probes give no variance estimate: the error is unknown, never zero; a sketch of the
+    # whole space leaves no remainder (the value is exact up to ``rounding``)
+    return TraceResult(value=exact_part + rest, stderr=0.0 if r >= A.size else _stderr(samples, distribution),
                        num_matvecs=A.num_matvecs - before, num_samples=samples.numel(), method="hutchpp",
-                       samples=samples.cpu(), exact_part=exact_part)
+                       samples=samples.cpu(), exact_part=exact_part, rounding=rounding)

@@ -111,8 +111,15 @@ class _Layer:
 
 def _leaves(model: nn.Module) -> list[nn.Module]:
     if isinstance(model, nn.Sequential):
+        if type(model).forward is not nn.Sequential.forward:  # a subclass with its own forward is not a chain
+            raise NoExactRoute(f"{type(model).__name__} overrides nn.Sequential.forward; the exact route reads a "
+                               "model as the chain of its layers, which would not be this model")
         return [leaf for child in model for leaf in _leaves(child)]
-    if isinstance(model, SUPPORTED):
+    base = next((t for t in SUPPORTED if isinstance(model, t)), None)
+    if base is not None:
+        if type(model).forward is not base.forward:
+            raise NoExactRoute(f"{type(model).__name__} overrides {base.__name__}.forward; the exact route knows "
+                               f"only {base.__name__}'s own map")
         return [model]
     raise NoExactRoute(f"{type(model).__name__} has no exact route (supported: nn.Sequential of "
                        f"{', '.join(t.__name__ for t in SUPPORTED)})")
