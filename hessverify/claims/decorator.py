@@ -115,7 +115,7 @@ class ClaimRecord:
     shrink_needed : float or None
         How much that certificate must shrink to decide.
     reproduce : str or None
-        A command that reruns the claim.
+        The shell command that reruns the claim's test (set by hessverify's pytest plugin).
     profile : str or None
         The hypothesis profile of the last run (``HYPOTHESIS_PROFILE``, default ``"ci"``).
     seconds : float
@@ -329,7 +329,8 @@ def conjecture(
     callable
         The decorator: ``fn`` becomes a test function (named after the claim, with ``.prediction`` the original
         ``fn`` and ``.record`` its :class:`ClaimRecord`) that raises ``ConjectureFailed``,
-        ``ConjectureInconclusive`` or ``UnexpectedVerdict`` when the status is not ``expect``.
+        ``ConjectureInconclusive`` or ``UnexpectedVerdict`` when the status is not ``expect`` (and lets the
+        exception of an example that could not be checked through).
     """
     _check_options(quantity, operator, relation, expect, k)
     _check_literature(quote, reading, resolution, prediction_error, textbook)
