@@ -41,6 +41,31 @@ STALL = 1e-4
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """The settings of :func:`train_full_batch` (003 App. C; the rule is in the module docstring).
+
+    Attributes
+    ----------
+    epochs : int
+        The most epochs (full-batch steps), at least 1.
+    lr : float
+        The initial learning rate (> 0).
+    window : int
+        Epochs between two halving tests: at every epoch ``e >= window`` divisible by ``window``, the rate is
+        halved if the loss fell by less than ``min_improvement`` (relative) since epoch ``e - window``.
+    min_improvement : float
+        The relative improvement over a window below which the rate is halved, in [0, 1] (0.1% by default).
+    max_halvings : int or None
+        None: halvings never stop training (003 App. C); an integer ``h >= 0``: training stops at the
+        ``(h + 1)``-th halving.
+    loss_tol : float
+        Training stops once the loss is at most this (>= 0).
+    checkpoint_every : int
+        Store the parameters (and call ``callback``) every this many epochs; 0: only the final parameters.
+    stop_gap : float or None
+        With a known ``floor``: stop once ``L - floor <= stop_gap (L_0 - floor)`` (the convergence rule,
+        ``CONVERGED_GAP`` by default), in [0, 1]; None: never stop at the floor.
+    """
+
     epochs: int = 10_000
     lr: float = 0.01
     window: int = 100
@@ -68,6 +93,25 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """One run of :func:`train_full_batch`; ``epochs`` (property) is ``len(losses)``.
+
+    Attributes
+    ----------
+    losses : list of float
+        The MSE at every epoch, before that epoch's step (index 0: the initial loss).
+    lrs : list of float
+        The learning rate in force at every epoch.
+    grad_norms : list of float
+        The gradient norm (over all trainable parameters) at every epoch.
+    checkpoints : dict of int to list of torch.Tensor
+        Parameter copies (``list(model.parameters())`` order) by epoch: every ``checkpoint_every`` epochs, and
+        the final parameters under ``len(losses)``.
+    stopped : str
+        Why training stopped: ``"epochs"``, ``"loss_tol"``, ``"floor"`` or ``"max_halvings"``.
+    floor : float or None
+        The best attainable loss passed to :func:`train_full_batch` (None when unknown).
+    """
+
     losses: list[float] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
     grad_norms: list[float] = field(default_factory=list)

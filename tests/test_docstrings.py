@@ -21,45 +21,6 @@ WITH_ALL = ("hessverify.operators", "hessverify.estimators", "hessverify.claims"
 DEFINED = ("hessverify.models", "hessverify.training", "theory.hessian_rank", "theory.hierarchy",
            "theory.initialisation", "theory.linear", "theory.raw_inputs", "theory.symbolic")
 
-#: not yet documented (issue 23 item 5): the claims API, the constructors the operator factories stand for, and
-#: the result dataclasses. The list may only shrink: a documented entry fails test_known_missing_is_current.
-KNOWN_MISSING = frozenset({
-    "hessverify.claims.decorator.ClaimRecord",
-    "hessverify.claims.decorator.conjecture",
-    "hessverify.claims.quantities.build_operator",
-    "hessverify.claims.quantities.measure",
-    "hessverify.claims.settings.Setting",
-    "hessverify.claims.settings.build_setting",
-    "hessverify.claims.strategies.accept.<locals>.linear_cnns",
-    "hessverify.claims.strategies.accept.<locals>.networks_with_input_rank",
-    "hessverify.claims.strategies.accept.<locals>.raw_covariance_networks",
-    "hessverify.claims.strategies.balanced_linear_networks",
-    "hessverify.claims.strategies.input_recipes",
-    "hessverify.claims.strategies.linear_networks",
-    "hessverify.claims.strategies.mlps",
-    "hessverify.claims.strategies.shallow_linear_networks",
-    "hessverify.claims.strategies.sigma_x",
-    "hessverify.claims.strategies.singular_values",
-    "hessverify.claims.strategies.spectra",
-    "hessverify.claims.strategies.symmetric_matrices",
-    "hessverify.claims.strategies.widths",
-    "hessverify.claims.verdict.Measurement",
-    "hessverify.claims.verdict.Verdict",
-    "hessverify.claims.verdict.compare",
-    "hessverify.claims.verdict.rounding",
-    "hessverify.estimators.lanczos_kernel.LanczosRun",
-    "hessverify.estimators.result.DensityResult",
-    "hessverify.estimators.result.SpectralResult",
-    "hessverify.estimators.result.TraceResult",
-    "hessverify.operators.base.ModelOperator",
-    "hessverify.operators.fisher.EmpiricalFisherOperator",
-    "hessverify.operators.fisher.FisherOperator",
-    "hessverify.operators.ggn.GGNOperator",
-    "hessverify.operators.hessian.HessianOperator",
-    "hessverify.training.TrainConfig",
-    "hessverify.training.TrainResult",
-})
-
 
 def public_objects() -> list[tuple[str, object]]:
     """``(qualified name, object)`` for every public function and class of the API above."""
@@ -115,14 +76,6 @@ def test_the_walk_finds_the_api():
         assert expected in names
 
 
-@pytest.mark.parametrize("name, obj", [(n, o) for n, o in OBJECTS if n not in KNOWN_MISSING],
-                         ids=[n for n, _ in OBJECTS if n not in KNOWN_MISSING])
+@pytest.mark.parametrize("name, obj", OBJECTS, ids=[n for n, _ in OBJECTS])
 def test_numpydoc_sections(name, obj):
     assert not problems(obj), f"{name}: " + "; ".join(problems(obj))
-
-
-def test_known_missing_is_current():
-    """Every KNOWN_MISSING entry is still public and still lacks a section (remove it once documented)."""
-    objects = dict(OBJECTS)
-    assert not KNOWN_MISSING - objects.keys(), "no longer public: " + ", ".join(sorted(KNOWN_MISSING - objects.keys()))
-    assert not [n for n in KNOWN_MISSING if not problems(objects[n])], "documented now: remove from KNOWN_MISSING"

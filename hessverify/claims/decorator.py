@@ -66,7 +66,79 @@ class UnexpectedVerdict(AssertionError):
 
 @dataclass
 class ClaimRecord:
-    """The verdict of one claim, as written to ``reports/verification.{md,json}``."""
+    """The verdict of one claim, as written to ``reports/verification.{md,json}``.
+
+    :func:`conjecture` makes one per claim (in ``REGISTRY``) and fills it as the claim runs.
+
+    Attributes
+    ----------
+    name : str
+        The claim's name (the decorated function's, unless ``name=`` was given).
+    source : str
+        Where the claim comes from (paper, equation).
+    assumptions : str
+        The assumptions in words (the checked ones' descriptions and the prose ones), else the docstring.
+    quantity : str
+        The measured quantity (a callable's ``__name__``).
+    operator : str
+        ``"ggn"``, ``"hessian"``, ``"ntk"`` or ``"matrix"``.
+    relation : str
+        ``"eq"``, ``"le"`` or ``"ge"``.
+    expect : str
+        The status the claim is expected to come out with.
+    checked_assumptions : list of str
+        Names of the assumptions that run on every example.
+    status : str
+        ``"not run"``, ``"holds"``, ``"refuted"``, ``"inconclusive"`` or ``"error"``.
+    as_expected : bool or None
+        Whether the status is the expected one (None before a run).
+    examples : int
+        Examples judged (inside the assumptions) while searching; shrinking is counted apart.
+    outside : int
+        Examples drawn outside the assumptions and set aside.
+    outside_by : dict
+        The same, by assumption name.
+    inconclusive_examples : int
+        Examples the certificate could not resolve.
+    shrink_steps : int
+        Examples judged while hypothesis shrank a counterexample.
+    worst_passing_error : float
+        The largest relative error over examples that held.
+    counterexample : str or None
+        The failing setting as a pasteable ``build_setting(...)`` call.
+    counterexample_error, counterexample_tolerance : float or None
+        That counterexample's relative error and relative tolerance.
+    failure : str or None
+        The verdict message (or the exception) of the failing or least resolved example.
+    inconclusive_example : str or None
+        For inconclusive claims: the example with the widest certificate.
+    shrink_needed : float or None
+        How much that certificate must shrink to decide.
+    reproduce : str or None
+        The shell command that reruns the claim's test (set by hessverify's pytest plugin).
+    profile : str or None
+        The hypothesis profile of the last run (``HYPOTHESIS_PROFILE``, default ``"ci"``).
+    seconds : float
+        Wall time of the last run.
+    nodeid : str or None
+        The pytest node id of the claim's test.
+    eps : float or None
+        Machine epsilon of the settings' dtypes; the comparison tolerance scales with it.
+    quote : str
+        The sentence of the source the claim encodes.
+    reading : str
+        How that sentence is read (one of ``READINGS``).
+    resolution : float or None
+        The relative resolution a "holds" is decided at (``1e-3`` unless the claim declares a coarser one).
+    textbook : bool
+        A sanity check that exercises no project code.
+    level : float or None
+        The confidence level of sampled measurements, if any were judged.
+    prediction_rounding : str or None
+        How the prediction's own rounding was bounded (high precision, or float64 only).
+    theory : list of str
+        The closed forms of ``theory/`` the prediction calls (e.g. ``theory.linear.balanced_spectrum``).
+    """
 
     name: str
     source: str
@@ -210,13 +282,55 @@ def conjecture(
 ):
     """Turn ``fn(setting) -> prediction`` into a property test of ``quantity`` of ``operator``.
 
-    ``relation``: ``"eq"`` (prediction equals measurement), ``"le"`` (measurement <= prediction, an upper
-    bound) or ``"ge"``. ``assumptions``: :class:`~hessverify.claims.assumptions.Assumption` predicates that
-    run on every example (violators are set aside and counted) and/or strings recorded as prose conditions.
-    ``sort`` sorts a 1-D prediction descending before comparing (default: for spectra). ``examples``
-    overrides the hypothesis profile's ``max_examples``. ``quote``/``reading``/``resolution``/
-    ``prediction_error``/``textbook``: see the module docstring. ``also``: settings checked on every run before
-    the drawn ones (a known counterexample stays part of the record; hypothesis ``@example``).
+    Parameters
+    ----------
+    setting : hypothesis strategy
+        Draws the settings (:class:`~hessverify.claims.Setting`), e.g. ``strategies.balanced_linear_networks()``.
+    quantity : str or callable
+        What is measured, as for :func:`~hessverify.claims.measure` (default the whole spectrum).
+    operator : {"ggn", "hessian", "ntk", "matrix"}
+        Of which operator.
+    k : int, optional
+        The number of eigenvalues for ``quantity="top_k"`` (required there).
+    relation : {"eq", "le", "ge"}
+        Prediction equals measurement, measurement <= prediction (an upper bound), or measurement >= prediction.
+    expect : {"holds", "refuted", "inconclusive"}
+        The status the claim is known to come out with; the test passes while it does and fails otherwise.
+    source : str
+        Where the claim comes from (paper, equation).
+    assumptions : list, optional
+        :class:`~hessverify.claims.assumptions.Assumption` predicates that run on every example (violators are
+        set aside and counted) and/or strings recorded as prose conditions.
+    examples : int, optional
+        Overrides the hypothesis profile's ``max_examples``.
+    name : str, optional
+        The claim's name in ``REGISTRY`` and the report; default the function's name.
+    sort : bool, optional
+        Sort a 1-D prediction descending before comparing; default True for ``"spectrum"`` and ``"top_k"``.
+    quote : str
+        The sentence of the source the claim encodes.
+    reading : str
+        How it is read: starts with one of ``READINGS`` (details may follow in parentheses or after a colon).
+    resolution : float, optional
+        A coarser relative resolution than ``1e-3``, in (0, 1) (give the reason in ``assumptions``); refused for
+        ranks.
+    prediction_error : "auto", None, float or callable
+        The prediction's own rounding: ``"auto"`` estimates it on every example
+        (:mod:`hessverify.claims.rounding`), None adds none, a number ``>= 0`` is a bound relative to
+        ``|prediction|``, a callable ``(setting) -> absolute bound``. Never added for counts.
+    textbook : bool
+        Mark a sanity check that runs no project code.
+    also : sequence of Setting
+        Settings checked on every run before the drawn ones (a known counterexample stays part of the record;
+        hypothesis ``@example``).
+
+    Returns
+    -------
+    callable
+        The decorator: ``fn`` becomes a test function (named after the claim, with ``.prediction`` the original
+        ``fn`` and ``.record`` its :class:`ClaimRecord`) that raises ``ConjectureFailed``,
+        ``ConjectureInconclusive`` or ``UnexpectedVerdict`` when the status is not ``expect`` (and lets the
+        exception of an example that could not be checked through).
     """
     _check_options(quantity, operator, relation, expect, k)
     _check_literature(quote, reading, resolution, prediction_error, textbook)

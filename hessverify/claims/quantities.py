@@ -42,7 +42,21 @@ HUTCHINSON_BUDGET = 8192
 
 
 def build_operator(setting, operator: str):
-    """The operator of ``setting`` named ``operator`` (``matrix``: the setting's own symmetric matrix)."""
+    """The operator of ``setting`` named ``operator`` (``matrix``: the setting's own symmetric matrix).
+
+    Parameters
+    ----------
+    setting : Setting
+        A drawn or built setting (:func:`build_setting`).
+    operator : {"ggn", "hessian", "ntk", "matrix"}
+        The GGN or the Hessian of ``setting.loss`` at the setting's weights and data, the NTK ``J J^T / n`` of
+        its inputs, or the setting's own symmetric matrix (a :func:`symmetric_matrices` draw).
+
+    Returns
+    -------
+    CurvatureOperator or torch.Tensor
+        A :mod:`hessverify.operators` operator, or the matrix as a tensor for ``"matrix"``.
+    """
     if operator not in OPERATORS:
         raise ValueError(f"operator={operator!r} is not supported; use one of {OPERATORS}")
     if operator == "matrix":
@@ -228,11 +242,33 @@ def _top(op, quantity: str, k: int | None, eps: float) -> Measurement:
 
 def measure(setting, quantity: str | Callable, operator: str = "ggn", k: int | None = None, *,
             prediction=None, rel_resolution: float | None = None) -> Measurement:
-    """Measure ``quantity`` of ``operator`` on ``setting`` with a certified estimator.
+    """Measure ``quantity`` of ``operator`` on ``setting`` with a certified estimator (routes: module docstring).
 
     ``prediction`` (optional) lets a sampled estimate stop once it has resolved that value, at ``rel_resolution``
     (relative, default ``RESOLUTION``). A callable quantity with ``sampled = True`` is called as
     ``quantity(setting, prediction=..., rel_resolution=...)``.
+
+    Parameters
+    ----------
+    setting : Setting
+        A drawn or built setting (:func:`build_setting`).
+    quantity : str or callable
+        ``"spectrum"`` (every eigenvalue, descending), ``"top_k"``, ``"lambda_max"``, ``"lambda_min"``,
+        ``"trace"``, ``"rank"`` or ``"dense"`` (the whole matrix); or ``quantity(setting)`` returning a
+        :class:`Measurement` or numbers (those get a zero certificate).
+    operator : {"ggn", "hessian", "ntk", "matrix"}
+        Which operator of the setting (:func:`build_operator`).
+    k : int, optional
+        The number of eigenvalues for ``"top_k"`` (required there), at least 1.
+    prediction : array_like, optional
+        The claimed value, so that a sampled trace can stop as soon as it is decided.
+    rel_resolution : float, optional
+        In (0, 1]: the resolution a sampled measurement must reach, relative to the prediction.
+
+    Returns
+    -------
+    Measurement
+        The value with its certificate (an interval of counts for a rank).
     """
     if not isinstance(setting, Setting):
         raise TypeError(f"setting must be a hessverify.claims.Setting (build_setting(...) or a strategy's draw), "

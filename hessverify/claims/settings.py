@@ -30,7 +30,41 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 @dataclass(frozen=True)
 class Setting:
-    """What a conjecture sees. ``weights`` are numpy arrays ``(d_l, d_{l-1})``; ``X`` is ``(n, d0)``."""
+    """What a conjecture sees. ``weights`` are numpy arrays ``(d_l, d_{l-1})``; ``X`` is ``(n, d0)``.
+
+    Built by :func:`build_setting` (or drawn by a strategy), never by hand; ``repr`` is the call that rebuilds it.
+
+    Attributes
+    ----------
+    spec : dict
+        The arguments of :func:`build_setting` that made it (``kind``, ``widths``, ``n``, ``sigma_x``, ``seed``
+        and every other one that differs from its default).
+    widths : tuple of int
+        Layer widths ``(d0, ..., dL)``; channel counts for a linear CNN; ``(size,)`` for a symmetric matrix.
+    weights : list of numpy.ndarray
+        The weight matrices ``W_l`` as float64 ``(d_l, d_{l-1})`` (empty for a linear CNN and a matrix).
+    X : torch.Tensor
+        The inputs ``(n, d0)`` (``(n, C_0, *spatial)`` for a CNN), whitened unless ``sigma_x`` is None.
+    Y : torch.Tensor
+        The MSE targets (one-hot labels when there are labels); the model's own outputs for ``"zero_loss"``.
+    labels : torch.Tensor or None
+        Integer class labels ``(n,)`` for label targets and cross-entropy, else None.
+    loss : str
+        ``"mse"`` or ``"cross_entropy"`` (``"none"`` for a symmetric matrix).
+    sigma_x : float or None
+        The whitening scale (``X^T X / n = sigma_x^2 I``; for ``exact=True`` the dyadic scale actually used);
+        None for raw inputs.
+    singular_values : numpy.ndarray or None
+        The shared singular values of balanced weights (003 App. C), else None.
+    model : torch.nn.Module
+        The network at the setting's weights, in the spec's dtype.
+    matrix : numpy.ndarray or None
+        ``kind="symmetric_matrix"``: the matrix ``Q diag(eigenvalues) Q^T``, else None.
+    eigenvalues : numpy.ndarray or None
+        ``kind="symmetric_matrix"``: its eigenvalues, descending, else None.
+    exact : ExactData or None
+        The rationals of an ``exact=True`` setting, else None.
+    """
 
     spec: dict
     widths: tuple[int, ...]
@@ -183,6 +217,71 @@ def build_setting(
     roundings (equal to them where dyadic); ranks are measured exactly (:mod:`hessverify.exact`). Exactly
     whitened inputs have the scale ``c / sqrt(n)`` with ``c`` the 10-bit dyadic rational nearest
     ``sigma_x sqrt(n)``, which ``Setting.sigma_x`` reports (within 0.1% of the spec's).
+
+    Parameters
+    ----------
+    kind : {"balanced_linear", "linear", "mlp", "symmetric_matrix", "linear_cnn"}
+        Balanced linear network (003 App. C), linear network with Gaussian weights, network with an activation,
+        ``Q diag(eigenvalues) Q^T`` with a random orthogonal ``Q``, or a linear CNN.
+    widths : sequence of int
+        Layer widths ``(d0, ..., dL)``, at least two, each positive (channel counts for ``"linear_cnn"``;
+        unused for ``"symmetric_matrix"``).
+    n : int, optional
+        Number of samples; default ``widths[0]``.
+    sigma_x : float or None
+        Whiten the inputs to ``X^T X / n = sigma_x^2 I`` (003 Assumption 2); None: raw inputs.
+    seed : int
+        In ``[0, 2^63)``: seeds every draw.
+    singular_values : array_like, optional
+        The ``min(widths)`` shared singular values of balanced weights (``"balanced_linear"``, default all ones;
+        or ``"mlp"``).
+    weight_scale : float
+        Gaussian weights are ``N(0, weight_scale^2 / fan_in)`` (``"linear"``, ``"mlp"``, ``"linear_cnn"``).
+    activation : {"tanh", "relu", "sigmoid"}, optional
+        The activation of ``"mlp"`` (required there, refused elsewhere).
+    bias : bool
+        Give the dense layers biases, drawn as PyTorch's default ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
+    targets : {"zero_loss", "teacher", "one_hot", "random_labels"}
+        The model's own outputs (003 Assumption 1), a random linear teacher ``X T^T`` (a CNN: its outputs plus
+        Gaussian noise), or random class labels with their one-hot ``Y`` (``"one_hot"`` and ``"random_labels"``
+        build the same).
+    loss : {"mse", "cross_entropy"}
+        The loss; ``"cross_entropy"`` always draws labels (not for CNNs and matrices).
+    alpha_max : float, optional
+        Largest class proportion of the labels (003 §4); None: uniform random labels.
+    at_least_squares_solution : bool
+        Replace the weights by the balanced factorisation of the least-squares solution (003 eq 12).
+    eigenvalues : array_like, optional
+        ``kind="symmetric_matrix"``: the finite eigenvalues of the matrix (required there).
+    dtype : {"float64", "float32"}
+        Precision of the model and data.
+    input_rank : int, optional
+        Raw inputs of rank ``min(n, r, d0)`` (needs ``sigma_x=None``).
+    input_spectrum : array_like, optional
+        ``d0`` positive values ``c``: raw inputs with ``X^T X / n = V diag(c) V^T`` (needs ``sigma_x=None`` and
+        ``n >= d0``).
+    spatial : tuple of int, optional
+        ``kind="linear_cnn"``: the input's spatial shape, ``(D,)`` or ``(H, W)`` (required there).
+    kernel : int, optional
+        ``kind="linear_cnn"``: the convolutions' kernel size (required there).
+    stride : int
+        ``kind="linear_cnn"``: the convolutions' stride.
+    inputs : {"gaussian", "constant_feature", "duplicated", "ones_in_span", "ill_conditioned"}
+        The input recipe (:mod:`hessverify.claims.inputs`).
+    exact : bool
+        Build every number as a rational (linear models and symmetric matrices only).
+
+    Returns
+    -------
+    Setting
+        Model, data and targets; the same call gives the same tensors bit for bit.
+
+    Raises
+    ------
+    ValueError
+        For an unknown choice, or an option the ``kind`` (or the other options) does not take.
+    TypeError
+        For a flag that is not a bool.
     """
     check_choice("kind", kind, KINDS)
     if kind != "symmetric_matrix":

@@ -52,7 +52,37 @@ class Measurement:
     """``value`` with a bound ``error`` (broadcastable) on its distance to the exact quantity.
 
     ``count=True`` marks an integer count (a rank): ``value +- error`` is an interval of counts, no rounding
-    allowance is added and any interval narrower than one count resolves the claim.
+    allowance is added, and the claim is decided only when the interval holds one count.
+
+    Attributes
+    ----------
+    value : numpy.ndarray
+        The measured quantity (a scalar array, a spectrum, a matrix).
+    error : numpy.ndarray
+        A bound on ``|value - exact|``, broadcastable to ``value``; non-negative.
+    method : str
+        The route that measured it (``"exact"``, ``"lanczos"``, ``"rank interval"``, ...), quoted in messages.
+    size : int
+        The dimension ``d`` the rounding allowance :func:`rounding` is scaled by.
+    eps : float
+        The machine epsilon of the arithmetic (0 for exact rational arithmetic).
+    num_matvecs : int
+        Operator products the measurement spent.
+    scale : float or None
+        The magnitude errors are relative to; None: ``max(|measurement|, |prediction|)``. Set it for quantities
+        that are already relative (a normalised residual: scale 1).
+    count : bool
+        An integer count (a rank): no rounding allowance is added, and a "holds" needs ``error <= 0.25`` (an
+        interval of one count).
+    resolution : float or None
+        The widest absolute allowance at which a "holds" still says something; None: ``RESOLUTION * scale``
+        (0.25 for counts). Set it when the claim is about a coarser effect, with a reason.
+    note : str
+        Why the certificate is as wide as it is (e.g. "4 eigenvalues inside the rounding band"), for messages.
+    sampled : bool
+        A Monte-Carlo estimate whose ``error`` is the half-width of a confidence sequence (module docstring).
+    level : float or None
+        The confidence level of a sampled measurement's interval, valid over all its looks.
     """
 
     value: np.ndarray
@@ -66,7 +96,7 @@ class Measurement:
     scale: float | None = None
     count: bool = False
     #: the widest allowance (absolute) at which a "holds" still says something about the claim; default
-    #: ``RESOLUTION * scale`` (``1/2`` for counts). Set it when the claim is about a coarser effect, with a reason
+    #: ``RESOLUTION * scale`` (``0.25`` for counts). Set it when the claim is about a coarser effect, with a reason
     resolution: float | None = None
     #: why the certificate is as wide as it is (e.g. "4 eigenvalues inside the rounding band"), for messages
     note: str = ""
@@ -78,7 +108,31 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of :func:`compare` (``ok`` is ``status == "holds"``)."""
+    """The outcome of :func:`compare` (``ok`` is ``status == "holds"``).
+
+    Attributes
+    ----------
+    status : {"holds", "refuted", "inconclusive", "error"}
+        The outcome (module docstring).
+    max_abs_error : float
+        The largest violation in the direction of the relation: ``|m - p|`` for ``eq``, ``max(m - p, 0)`` for
+        ``le``, ``max(p - m, 0)`` for ``ge`` (NaN for ``error``).
+    max_rel_error : float
+        ``max_abs_error / scale`` (``max_abs_error`` when the scale is 0).
+    tolerance : float
+        The largest allowance over the entries: certificate + :func:`rounding` + the prediction's own error (the
+        certificate alone for counts; NaN for ``error``).
+    where : int or None
+        Flat index of the worst offending entry of a ``refuted`` or ``inconclusive`` verdict; None otherwise.
+    message : str
+        What was measured against what, and why the verdict is what it is (``"ok"`` for a plain "holds").
+    shrink_needed : float or None
+        The factor by which the allowance must shrink to resolve an ``inconclusive`` verdict (else None).
+    rel_tolerance : float
+        ``tolerance`` relative to the scale (absolute for counts): what ``max_rel_error`` is compared with.
+    rel_resolution : float
+        The resolution the verdict was decided at, relative to the scale (absolute for counts).
+    """
 
     status: Status
     max_abs_error: float
@@ -99,7 +153,22 @@ class Verdict:
 
 
 def rounding(size: int, scale: float, eps: float) -> float:
-    """Rounding allowance ``ROUNDING_ULPS * size * eps * scale``."""
+    """Rounding allowance ``ROUNDING_ULPS * size * eps * scale`` of an operator assembled in floating point.
+
+    Parameters
+    ----------
+    size : int
+        The operator's dimension ``d`` (its inner products have ``d`` terms); values below 1 count as 1.
+    scale : float
+        The magnitude of the quantity (e.g. the largest eigenvalue in absolute value).
+    eps : float
+        The machine epsilon of the arithmetic.
+
+    Returns
+    -------
+    float
+        The absolute allowance.
+    """
     return ROUNDING_ULPS * max(size, 1) * eps * scale
 
 
@@ -144,6 +213,19 @@ def compare(prediction, measurement: Measurement, relation: str = "eq", *, sort:
     rel_resolution : float, optional
         A coarser resolution the claim declares (relative to the scale), instead of ``RESOLUTION``; ignored for
         counts (ranks), which are decided only when their interval is one point.
+
+    Returns
+    -------
+    Verdict
+        ``holds``, ``refuted``, ``inconclusive`` or ``error`` (NaN/Inf or empty inputs, a negative
+        certificate), with the errors, the allowance and a message.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``relation``, or a prediction whose shape differs from the measurement's.
+    TypeError
+        If ``measurement`` is not a :class:`Measurement`.
     """
     if relation not in RELATIONS:
         raise ValueError(f"relation={relation!r} is not supported; use one of {RELATIONS}")

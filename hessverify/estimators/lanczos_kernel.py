@@ -222,6 +222,27 @@ class LanczosRun(TridiagonalSpectrum):
     is the norm of what step ``j``'s reorthogonalisation removed (the part of the Lanczos relation the three-term
     recurrence alone did not satisfy). ``Q`` (property, allocated on each access) is the ``d x m`` basis;
     :meth:`vectors` forms ``Q S`` block by block without it.
+
+    Attributes
+    ----------
+    basis_blocks : tuple of torch.Tensor
+        The basis ``Q^T`` in row blocks (each ``rows x d``; their rows, in order, are ``q_1 .. q_m``).
+    alpha : numpy.ndarray
+        ``T``'s diagonal (m,).
+    beta : numpy.ndarray
+        ``T``'s off-diagonal in ``beta[:m-1]`` (zeros mark breakdowns), then ``beta[m-1] = ||residual||``.
+    residual : torch.Tensor
+        The residual vector ``r`` (d,) of ``A Q = Q T + r e_m^T``.
+    corrections : numpy.ndarray
+        Per step (m,): the norm of what reorthogonalisation removed (0 for steps without a pass).
+    restarted_at : tuple of int
+        The steps ``j`` whose ``q_{j+1}`` is a fresh random direction after a breakdown (``beta[j-1] = 0``).
+    orthogonality : tuple of float
+        ``||Q_j^T Q_j - I||_F`` after each step ``j``, when ``track_orthogonality`` was asked for (else empty).
+    ritz_history : tuple of numpy.ndarray
+        The Ritz values of ``T_j`` after each step ``j``, when ``record_ritz`` was asked for (else empty).
+    num_matvecs : int
+        Operator-vector products the run spent (those of a chunk cut back by ``sync_every`` included).
     """
 
     basis_blocks: tuple

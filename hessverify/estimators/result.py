@@ -24,6 +24,41 @@ class SpectralResult:
     magnitude seen; ``tol`` means this in every estimator. ``multiplicities_guaranteed`` is True only when the
     method earned it: repeated eigenvalues are reported as often as they occur (see each method's docstring);
     it defaults to False.
+
+    Attributes
+    ----------
+    eigenvalues : torch.Tensor
+        The estimates (k,), best first for ``which``: descending for ``"LA"`` and ``"all"``, ascending for
+        ``"SA"``, by descending magnitude for ``"LM"``.
+    residuals : torch.Tensor
+        Bounds (k,) on the distance to the nearest true eigenvalue: ``||A y_i - theta_i y_i||`` computed explicitly
+        by the iterative estimators; the method's own bound otherwise (``lanczos_ritz``: ``|beta_m s_{m,i}|``;
+        ``exact``: the rounding and skew bound of its docstring).
+    num_matvecs : int
+        Operator-vector products spent (a block product of ``c`` columns counts ``c``).
+    converged : torch.Tensor
+        Booleans (k,): ``residuals <= tol * ||A||_est``.
+    method : str
+        The estimator that produced the result, e.g. ``"lanczos[full]"``.
+    eigenvectors : torch.Tensor or None
+        The unit Ritz vectors as columns (d, k) when the caller asked for them, else None.
+    iterations : int
+        The estimator's iterations (Lanczos steps, or sweeps, as its docstring says); 0 where it has none.
+    which : str
+        ``"LA"`` (largest algebraic), ``"SA"`` (smallest algebraic), ``"LM"`` (largest magnitude) or ``"all"``
+        (the whole spectrum, from ``exact`` and ``lanczos_ritz``).
+    tol : float
+        The relative tolerance that ``converged`` was decided with.
+    multiplicities_guaranteed : bool
+        True only when the method earned it and every value converged.
+    history : dict
+        Per-iteration records of the estimator (e.g. ``"ritz_values"``, ``"residuals"``, ``"orthogonality"``);
+        the keys depend on the method.
+    warnings : tuple of str
+        The notes the estimator issued as warnings (non-convergence, lost orthogonality, ...).
+    multiplicity_failure_probability : float or None
+        Kuczynski-Wozniakowski bound on the chance that a value at or above the k-th is missing; None when no
+        certification run was made (see :mod:`hessverify.estimators.certificates`).
     """
 
     eigenvalues: torch.Tensor
@@ -82,7 +117,29 @@ def finish_spectral(A, vals, vecs, *, which: str, tol: float, norm_est: float, m
 
 @dataclass(frozen=True)
 class TraceResult:
-    """A stochastic trace estimate: ``value`` with standard error ``stderr`` from ``num_samples`` probes."""
+    """A stochastic trace estimate: ``value`` with standard error ``stderr`` from ``num_samples`` probes.
+
+    Attributes
+    ----------
+    value : float
+        The trace estimate (for Hutch++: ``exact_part`` plus the mean of the remainder samples).
+    stderr : float
+        Standard error of the sample mean; ``inf`` when it cannot be estimated (see the estimator), 0 when
+        Hutch++'s sketch spans the whole space.
+    num_matvecs : int
+        Operator-vector products spent.
+    num_samples : int
+        Probes averaged (for Hutch++: the remainder probes).
+    method : str
+        ``"hutchinson[<distribution>]"`` or ``"hutchpp"``.
+    samples : torch.Tensor or None
+        The per-probe terms ``z^T A z`` that were averaged (on the CPU).
+    exact_part : float
+        Hutch++'s ``tr(Q^T A Q)`` over its sketch ``Q``; 0 for Hutchinson.
+    rounding : float
+        A bound on the floating-point rounding of ``value`` (the dot products of the probes with their products);
+        :meth:`ci` adds it to the half-width.
+    """
 
     value: float
     stderr: float
@@ -111,7 +168,29 @@ class TraceResult:
 
 @dataclass(frozen=True)
 class DensityResult:
-    """A spectral density ``density`` on ``grid`` (integrates to about one), from stochastic Lanczos quadrature."""
+    """A spectral density ``density`` on ``grid`` (integrates to about one), from stochastic Lanczos quadrature.
+
+    Attributes
+    ----------
+    grid : torch.Tensor
+        Evaluation points: eigenvalues, or ``log(|lambda| + log_eps)`` when ``log_scale``.
+    density : torch.Tensor
+        The Gaussian-smoothed quadrature density at ``grid``.
+    nodes : torch.Tensor
+        The quadrature nodes (Ritz values of every probe's tridiagonal matrix, concatenated), on the eigenvalue
+        axis.
+    weights : torch.Tensor
+        The quadrature weights (squared first components of the Ritz vectors over the number of probes; they sum
+        to one).
+    num_matvecs : int
+        Operator-vector products spent, the range estimate included.
+    sigma : float
+        Standard deviation of the Gaussian kernel in ``grid`` units.
+    log_scale : bool
+        Whether ``grid`` and ``density`` are on the log axis.
+    lambda_range : tuple of float
+        ``(lo, hi)``: the estimated spectral range, widened by the Ritz residuals and the margin (002 Alg. 4).
+    """
 
     grid: torch.Tensor
     density: torch.Tensor

@@ -139,6 +139,31 @@ class ModelOperator(FlatParameters, CurvatureOperator):
     (``D_b / D`` for a mean, ``D_b`` its number of contributing targets: :mod:`hessverify.operators.losses`;
     1 for a sum), so the batched operator equals the one-pass operator of the mean over all targets. A batch
     without targets (every label ``ignore_index``) is skipped.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network; its parameters and buffers are snapshotted at construction.
+    loss : str or callable
+        ``"mse"`` (``1/(2n) ||f(X) - Y||_F^2``, 003 eq 2), ``"cross_entropy"``, or a callable
+        ``loss(output, Y) -> scalar`` (see :func:`hessverify.operators.hessian`).
+    X, Y
+        Tensors or numpy arrays (``X`` may be a mapping of tensors); or ``X`` a re-iterable of batches and
+        ``Y=None``.
+    params : iterable of parameters or names, optional
+        The parameters to differentiate, in that order; default every parameter with ``requires_grad``.
+    batch_size : int, optional
+        Split tensor data into chunks of this many samples; None: one batch.
+    reduction : str, optional
+        ``"mean"`` or ``"sum"`` for a loss callable without ``.reduction``.
+    input_key, target_key : optional
+        With batches that are mappings: the keys of the inputs and of the targets.
+    batch_size_fn : callable, optional
+        ``batch_size_fn(X_b)``: the samples of a mapping input.
+    num_targets_fn : callable, optional
+        ``num_targets_fn(X_b, Y_b)``: what a custom mean divides by on a batch.
+    check_deterministic : bool
+        Check that a re-iterable data source that is not a list gives the same loss and gradient on two passes.
     """
 
     def __init__(self, model: nn.Module, loss: LossLike, X, Y=None, *, params=None, batch_size: int | None = None,

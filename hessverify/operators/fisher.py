@@ -132,7 +132,14 @@ class _GradientOuterProducts(GGNOperator):
 
 
 class EmpiricalFisherOperator(_GradientOuterProducts):
-    """``F~ = (1/D) sum_i grad l_i grad l_i^T`` (a mean; the sum for a sum) with the observed targets."""
+    """``F~ = (1/D) sum_i grad l_i grad l_i^T`` (a mean; the sum for a sum) with the observed targets.
+
+    Parameters
+    ----------
+    model, loss, X, Y, params, batch_size, reduction, input_key, target_key, batch_size_fn, num_targets_fn, \
+check_deterministic
+        As for :class:`~hessverify.operators.ModelOperator` (the constructor is ModelOperator's).
+    """
 
     product_name = "empirical Fisher product (J v in forward mode, J^T u in reverse mode)"
 
@@ -141,7 +148,23 @@ class EmpiricalFisherOperator(_GradientOuterProducts):
 
 
 class FisherOperator(_GradientOuterProducts):
-    """The Fisher ``(1/D) sum_i J_i^T E_{y ~ q(.|f_i)}[g g^T] J_i``: the GGN where that is exact, else Monte Carlo."""
+    """The Fisher ``(1/D) sum_i J_i^T E_{y ~ q(.|f_i)}[g g^T] J_i``: the GGN where that is exact, else Monte Carlo.
+
+    Parameters
+    ----------
+    model, loss, X, Y
+        As for :class:`~hessverify.operators.ModelOperator`; ``loss`` a negative log-likelihood (module docstring).
+    mc_samples : int, optional
+        Draws per sample of a Monte-Carlo Fisher (required with ``sampler``; with a named likelihood, draws
+        from it instead of the exact formula); None: exact (the GGN).
+    seed : int
+        Non-negative; batch ``b`` draws from the stream ``(seed, b)``, the same in every product.
+    sampler : callable, optional
+        ``sampler(output, generator) -> targets`` shaped like ``Y``, drawn from ``q(.|output)``.
+    **options
+        ``params``, ``batch_size``, ``reduction``, ``input_key``, ``target_key``, ``batch_size_fn``,
+        ``num_targets_fn``, ``check_deterministic``: as for :class:`~hessverify.operators.ModelOperator`.
+    """
 
     product_name = "Fisher product (J v in forward mode, J^T u in reverse mode)"
 

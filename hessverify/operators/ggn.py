@@ -15,7 +15,14 @@ from hessverify.operators.losses import LossLike
 
 
 class GGNOperator(ModelOperator):
-    """``G = sum_b w_b J_b^T H_b J_b`` over the batches of the data (``w_b`` the loss's batch weight)."""
+    """``G = sum_b w_b J_b^T H_b J_b`` over the batches of the data (``w_b`` the loss's batch weight).
+
+    Parameters
+    ----------
+    model, loss, X, Y, params, batch_size, reduction, input_key, target_key, batch_size_fn, num_targets_fn, \
+check_deterministic
+        As for :class:`~hessverify.operators.ModelOperator` (the constructor is ModelOperator's).
+    """
 
     product_name = "GGN product (J v in forward mode, J^T u in reverse mode)"
     alternatives = ("The GGN needs forward-mode derivatives of the network; hessian(..., backend='double_backward') "

@@ -25,7 +25,23 @@ BACKENDS = ("double_backward", "jvp", "finite_difference")
 
 
 class HessianOperator(ModelOperator):
-    """``H = d^2 L / d theta^2`` at the parameters (and buffers) the model had when the operator was built."""
+    """``H = d^2 L / d theta^2`` at the parameters (and buffers) the model had when the operator was built.
+
+    Parameters
+    ----------
+    model, loss, X, Y
+        As for :class:`~hessverify.operators.ModelOperator`.
+    backend : {"double_backward", "jvp", "finite_difference"}
+        How a product is taken (module docstring).
+    compile : bool or str
+        ``backend="jvp"`` only: trace the product with ``torch.compile`` (True: its default backend, or a
+        backend's name).
+    fd_step : float, optional
+        ``backend="finite_difference"`` only: the step in units of ``max(1, ||theta||)``; default ``eps^(1/3)``.
+    **data_options
+        ``params``, ``batch_size``, ``reduction``, ``input_key``, ``target_key``, ``batch_size_fn``,
+        ``num_targets_fn``, ``check_deterministic``: as for :class:`~hessverify.operators.ModelOperator`.
+    """
 
     def __init__(self, model: nn.Module, loss: LossLike, X, Y=None, *, backend: Backend = "double_backward",
                  compile: bool | str = False, fd_step: float | None = None, **data_options):
