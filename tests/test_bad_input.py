@@ -149,7 +149,7 @@ ROWS = [
     ("bad max_iter", lambda t: lanczos(SYM, k=2, max_iter=0), ValueError, "max_iter"),
     ("lanczos_ritz num_iter 0", lambda t: lanczos_ritz(SYM, num_iter=0), ValueError, "num_iter"),
     ("subspace k too large", lambda t: subspace_iteration(SYM, k=6), ValueError, "k=6"),
-    ("hutchinson zero samples", lambda t: hutchinson(SYM, 0), ValueError, "num_matvecs=0"),
+    ("hutchinson zero samples", lambda t: hutchinson(SYM, 0), ValueError, "num_matvecs = 0"),
     ("hutchinson distribution", lambda t: hutchinson(SYM, 4, distribution="uniform"), ValueError, "distribution"),
     ("hutchpp too few matvecs", lambda t: hutchpp(SYM, 2), ValueError, "num_matvecs"),
     ("density kappa", lambda t: spectral_density(SYM, 4, kappa=1.0), ValueError, "kappa"),
@@ -387,12 +387,12 @@ def _sym(d=30):
 
 
 ROWS += [
-    ("lanczos tol inf", lambda t: lanczos(_sym(), k=2, tol=float("inf")), ValueError, "tol=inf"),
-    ("lanczos tol string", lambda t: lanczos(_sym(), k=2, tol="abc"), TypeError, "tol must be a number"),
-    ("lanczos tol 1", lambda t: lanczos(_sym(), k=2, tol=1.0), ValueError, "tol=1.0"),
-    ("lobpcg negative tol", lambda t: lobpcg(_sym(), k=2, tol=-1.0), ValueError, "tol=-1"),
-    ("lobpcg tol nan", lambda t: lobpcg(_sym(), k=2, tol=float("nan")), ValueError, "tol=nan"),
-    ("power tol inf", lambda t: power_iteration(_sym(), tol=float("inf")), ValueError, "tol=inf"),
+    ("lanczos tol inf", lambda t: lanczos(_sym(), k=2, tol=float("inf")), ValueError, "tol = inf"),
+    ("lanczos tol string", lambda t: lanczos(_sym(), k=2, tol="abc"), TypeError, "tol must be a real number"),
+    ("lanczos tol 1", lambda t: lanczos(_sym(), k=2, tol=1.0), ValueError, "tol = 1.0"),
+    ("lobpcg negative tol", lambda t: lobpcg(_sym(), k=2, tol=-1.0), ValueError, "tol = -1"),
+    ("lobpcg tol nan", lambda t: lobpcg(_sym(), k=2, tol=float("nan")), ValueError, "tol = nan"),
+    ("power tol inf", lambda t: power_iteration(_sym(), tol=float("inf")), ValueError, "tol = inf"),
     ("subspace tol string", lambda t: subspace_iteration(_sym(), k=2, tol="x"), TypeError, "tol"),
     ("power max_iter 0", lambda t: power_iteration(_sym(), max_iter=0), ValueError, "max_iter"),
     ("subspace max_iter 0", lambda t: subspace_iteration(_sym(), k=2, max_iter=0), ValueError, "max_iter"),

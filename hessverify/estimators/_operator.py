@@ -14,6 +14,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 import torch
 
+from hessverify._validation import (as_bool, as_float, as_int, as_seed, check_choice, check_finite,
+                                    check_generator, check_real_floating, check_tensor)
+
 #: the type of every estimator's ``callback``: called with a dict of progress information (``step``,
 #: ``num_matvecs`` and the estimator's own entries); its return value is ignored
 Callback = Callable[[dict], object]
@@ -26,21 +29,24 @@ class SymmetricOperator:
     """Wraps an operator; ``num_matvecs`` counts columns multiplied since creation."""
 
     def __init__(self, op, *, check_symmetry: bool = True, seed: int | None = None):
+        check_symmetry = as_bool("check_symmetry", check_symmetry)
+        seed = check_seed(seed)
         self.num_matvecs = 0
         self._dense: torch.Tensor | None = None
         if isinstance(op, SymmetricOperator):
             self.__dict__.update(op.__dict__)
             self.num_matvecs = 0
             return
-        if isinstance(op, np.ndarray) or sp.issparse(op):
-            op = torch.as_tensor(np.ascontiguousarray(op.toarray() if sp.issparse(op) else op))
+        if isinstance(op, np.ndarray):
+            check_operator_dtype(op.dtype)
+            op = torch.from_numpy(np.ascontiguousarray(op))
         dtype = getattr(op, "dtype", None)
-        if (isinstance(dtype, torch.dtype) and dtype.is_complex) or (
-                isinstance(dtype, np.dtype) and np.issubdtype(dtype, np.complexfloating)):
-            raise TypeError(f"op is complex ({dtype}); these estimators are for real symmetric operators "
-                            "(a Hermitian matrix needs a complex eigensolver)")
+        if isinstance(dtype, (torch.dtype, np.dtype)):
+            check_operator_dtype(dtype)
         if isinstance(op, torch.Tensor):
             self._init_dense(op)
+        elif sp.issparse(op):
+            self._init_sparse(op)
         elif isinstance(op, sla.LinearOperator):
             self._init_scipy(op)
         elif hasattr(op, "shape") and hasattr(op, "matvec"):
@@ -50,7 +56,7 @@ class SymmetricOperator:
                 f"op must be a square tensor/array, a scipy LinearOperator, or have .shape and .matvec; "
                 f"got {type(op).__name__}"
             )
-        if check_symmetry and self._dense is None:
+        if check_symmetry and self._dense is None and not getattr(self, "_symmetric", False):
             self._probe_symmetry(seed)
 
     # -- construction -------------------------------------------------------------------------------
@@ -65,10 +71,10 @@ class SymmetricOperator:
 
     def _init_dense(self, A: torch.Tensor) -> None:
         self._set_shape(A.shape)
+        check_finite("op", A)  # NaN/Inf, and the meta device (no values)
+        A = A.detach()  # a matrix that requires grad: its values, not its graph
         if not A.is_floating_point():
             A = A.to(torch.float64)
-        if not bool(torch.isfinite(A).all()):
-            raise ValueError("op contains NaN or Inf entries")
         big = float(A.abs().max())
         if big > torch.finfo(A.dtype).max ** 0.5 / A.shape[0]:
             raise ValueError(f"op has entries up to {big:.3g}: its products and norms would overflow {A.dtype}; "
@@ -83,6 +89,28 @@ class SymmetricOperator:
         self._dense = A
         self.dtype, self.device = A.dtype, A.device
         self._mm = lambda V: A @ V
+
+    def _init_sparse(self, M) -> None:
+        """A scipy sparse matrix stays sparse: products ``M @ V`` on numpy blocks (never densified, so
+        ``sp.eye(10**6)`` costs its non-zeros); symmetry and finiteness are checked on the stored entries."""
+        self._set_shape(M.shape)
+        M = sp.csr_matrix(M, dtype=np.float64)
+        if not np.isfinite(M.data).all():
+            raise ValueError("op contains NaN or Inf entries")
+        big = float(np.abs(M.data).max()) if M.nnz else 0.0
+        if big > np.finfo(np.float64).max ** 0.5 / M.shape[0]:
+            raise ValueError(f"op has entries up to {big:.3g}: its products and norms would overflow float64; "
+                             "rescale it (the spectrum scales with it)")
+        scale = float(sp.linalg.norm(M))
+        asym = float(sp.linalg.norm(M - M.T))
+        if asym > symmetry_tolerance(torch.float64) * max(scale, np.finfo(np.float64).tiny):
+            raise ValueError(
+                f"op is not symmetric: ||A - A^T||_F / ||A||_F = {asym / scale:.2e}; these estimators need a "
+                "symmetric matrix (pass (A + A.T) / 2 if the asymmetry is rounding)"
+            )
+        self.dtype, self.device = torch.float64, torch.device("cpu")
+        self._mm = lambda V: torch.from_numpy(np.asarray(M @ V.cpu().numpy()))
+        self._symmetric = True
 
     def _init_scipy(self, op: sla.LinearOperator) -> None:
         self._set_shape(op.shape)
@@ -164,15 +192,48 @@ def symmetry_tolerance(dtype: torch.dtype) -> float:
     return 10 * torch.finfo(dtype).eps ** 0.5
 
 
+def check_seed(seed) -> int | None:
+    """``seed`` as an int in ``[0, 2**63)`` or None (``seed=1.5``, ``True`` and ``"7"`` are refused, never rounded)."""
+    return None if seed is None else as_seed("seed", seed)
+
+
+def check_operator_dtype(dtype) -> None:
+    """Refuse complex, bool and half-precision operators (integer matrices are converted to float64)."""
+    tdtype = dtype if isinstance(dtype, torch.dtype) else None
+    if isinstance(dtype, np.dtype):
+        if np.issubdtype(dtype, np.complexfloating):
+            raise TypeError(f"op is complex ({dtype}); these estimators are for real symmetric operators "
+                            "(a Hermitian matrix needs a complex eigensolver)")
+        if dtype == np.bool_:
+            tdtype = torch.bool
+        elif dtype.kind in "iu":
+            return
+        elif dtype.kind == "f":
+            tdtype = torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+        else:
+            raise TypeError(f"op is an array of {dtype}; pass a float32 or float64 matrix")
+    if tdtype is None:
+        return
+    if tdtype.is_complex:
+        raise TypeError(f"op is complex ({tdtype}); these estimators are for real symmetric operators "
+                        "(a Hermitian matrix needs a complex eigensolver)")
+    if tdtype == torch.bool:
+        raise TypeError("op has dtype bool; pass a float64 (or float32) matrix, e.g. op.double()")
+    if tdtype.is_floating_point:
+        check_real_floating("op entries", tdtype)
+
+
 def make_generator(device, seed: int | None, generator: torch.Generator | None = None) -> torch.Generator:
     """A generator on ``device``: ``generator`` if given, else seeded with ``seed`` (random if None)."""
+    generator = check_generator("generator", generator)
     if generator is not None:
         return generator
+    seed = check_seed(seed)
     g = torch.Generator(device=device)
     if seed is None:
         g.seed()
     else:
-        g.manual_seed(int(seed))
+        g.manual_seed(seed)
     return g
 
 
@@ -190,30 +251,39 @@ def check_tol(tol, dtype: torch.dtype) -> float:
     the dtype's rounding cannot be met: the iteration runs to ``max_iter`` and says it did not converge."""
     if tol is None:
         return default_tol(dtype)
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
-        raise TypeError(f"tol must be a number such as 1e-8 (relative to ||A||), got {type(tol).__name__} {tol!r}")
-    tol = float(tol)
-    if not (np.isfinite(tol) and 0 < tol < 1):
-        raise ValueError(f"tol={tol} must be finite and in (0, 1): a residual relative to ||A|| of 1 or more "
-                         "certifies nothing")
-    return tol
+    try:
+        return as_float("tol", tol, minimum=0, maximum=1, min_inclusive=False, max_inclusive=False)
+    except ValueError as e:
+        raise ValueError(f"{e}: a residual relative to ||A|| of 1 or more certifies nothing; pass e.g. 1e-8") from None
+    except TypeError as e:
+        raise TypeError(f"{e}; pass a number such as 1e-8 (relative to ||A||)") from None
 
 
 def check_v0(v0, size: int, dtype: torch.dtype, device) -> torch.Tensor | None:
     """A start vector: finite, non-zero, of length ``size``."""
     if v0 is None:
         return None
-    v = torch.as_tensor(v0)
-    if v.is_complex():
-        raise TypeError("v0 is complex; pass a real start vector")
+    v = real_tensor("v0", v0, "a start vector (or None for a random one)")
     if v.shape != (size,):
-        raise ValueError(f"v0 has shape {tuple(v.shape)} but the operator has size {size}; pass a 1-D vector")
+        raise ValueError(f"v0 has shape {tuple(v.shape)} but op has size {size}; pass a 1-D vector of that length")
     v = v.to(dtype=dtype, device=device)
-    if not bool(torch.isfinite(v).all()):
-        raise ValueError("v0 contains NaN or Inf; pass a finite start vector (or None for a random one)")
     if float(torch.linalg.vector_norm(v)) == 0:
         raise ValueError("v0 is zero; pass a non-zero start vector (or None for a random one)")
     return v
+
+
+def real_tensor(name: str, x, what: str) -> torch.Tensor:
+    """``x`` (a tensor or numpy array) with real, finite entries, not on the meta device: float32/float64 as
+    given, integers converted to float64; bool, half precision and complex refused."""
+    if not isinstance(x, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array ({what}), got {type(x).__name__}")
+    x = check_tensor(name, x, dtype="any", allow_empty=True, finite=False)
+    if x.dtype == torch.bool:
+        raise TypeError(f"{name} has dtype bool; pass {what} of float64 numbers")
+    if x.is_complex() or x.is_floating_point():
+        check_real_floating(name, x.dtype)
+    check_finite(name, x)
+    return x if x.is_floating_point() else x.to(torch.float64)
 
 
 def default_tol(dtype: torch.dtype) -> float:
@@ -222,9 +292,8 @@ def default_tol(dtype: torch.dtype) -> float:
 
 
 def check_k(k, size: int, *, name: str = "k", strict: bool = True) -> int:
-    """``k`` as an int in ``[1, size)`` (``[1, size]`` when not strict)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(k).__name__}")
+    """``k`` as an int in ``[1, size)`` (``[1, size]`` when not strict); numpy integers are ints."""
+    k = as_int(name, k)
     upper = size - 1 if strict else size
     if not 1 <= int(k) <= upper:
         hint = "; use exact(op) or lanczos_ritz(op) for the whole spectrum" if strict else ""
@@ -233,12 +302,13 @@ def check_k(k, size: int, *, name: str = "k", strict: bool = True) -> int:
 
 
 def check_count(value, name: str, minimum: int = 1) -> int:
-    """A positive count such as a number of samples or iterations."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if int(value) < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
-    return int(value)
+    """A positive count such as a number of samples or iterations, in ``[minimum, 2**63)`` (numpy integers pass,
+    ``2.0`` and ``True`` do not)."""
+    return as_int(name, value, minimum=minimum, maximum=COUNT_MAX)
+
+
+#: the largest count accepted (a count beyond it could not index a tensor)
+COUNT_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -257,9 +327,10 @@ def check_eigen_options(A: SymmetricOperator, k, *, which, tol, max_iter, v0, ca
     """One place that validates ``(k, which, tol, max_iter, v0, callback)`` for every eigen-estimator, with
     errors that name the argument."""
     k = check_k(k, A.size, strict=strict_k)
-    if which not in whiches:
-        raise ValueError(f"which={which!r} is not supported here; use one of {tuple(whiches)} "
-                         "(as scipy.sparse.linalg.eigsh)")
+    try:
+        which = check_choice("which", which, tuple(whiches))
+    except ValueError as e:
+        raise ValueError(f"{e} (as scipy.sparse.linalg.eigsh)") from None
     max_iter = default_max_iter if max_iter is None else check_count(max_iter, "max_iter")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a callable(info: dict) or None, got {type(callback).__name__}")
@@ -267,16 +338,19 @@ def check_eigen_options(A: SymmetricOperator, k, *, which, tol, max_iter, v0, ca
 
 
 def check_probability(p, name: str) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 < float(p) < 1:
-        raise ValueError(f"{name}={p!r} must be a probability in (0, 1), e.g. 1e-6")
-    return float(p)
+    """A probability in the open interval ``(0, 1)``."""
+    try:
+        return as_float(name, p, minimum=0, maximum=1, min_inclusive=False, max_inclusive=False)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{e}; pass a probability in (0, 1), e.g. 1e-6") from None
 
 
 def with_progress(callback, progress: bool, name: str):
     """``callback`` plus, with ``progress=True``, a tqdm bar when tqdm is installed (else a line on stderr every 10
     steps). Nothing is shown by default."""
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True or False, got {progress!r}")
+    progress = as_bool("progress", progress)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a callable(info: dict) or None, got {type(callback).__name__}")
     if not progress:
         return callback
     try:

@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from hessverify._validation import as_bool
 from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_eigen_options,
                                              check_probability, make_generator, with_progress)
 from hessverify.estimators.certificates import DEFAULT_FAILURE_PROBABILITY, certify_complete, max_runs
@@ -267,12 +268,12 @@ def block_lanczos(
         As :func:`~hessverify.estimators.lanczos`; ``history`` holds the best Ritz values and residuals of every
         search step, the thick restarts and the certification steps.
     """
+    return_eigenvectors = as_bool("return_eigenvectors", return_eigenvectors)
+    certify_multiplicities = as_bool("certify_multiplicities", certify_multiplicities)
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
                                whiches=("LA", "SA"), default_max_iter=DEFAULT_MAX_ITER)
     k = opts.k
-    if not isinstance(certify_multiplicities, bool):
-        raise TypeError(f"certify_multiplicities must be True or False, got {certify_multiplicities!r}")
     failure_probability = check_probability(failure_probability, "failure_probability")
     b = min(DEFAULT_BLOCK if block_size is None else check_count(block_size, "block_size"), A.size)
     basis = default_basis(k, b) if max_basis is None else check_count(max_basis, "max_basis")

@@ -20,7 +20,14 @@ import math
 import numpy as np
 import torch
 
-from hessverify.estimators._operator import Callback, SymmetricOperator, check_count, make_generator, with_progress
+from hessverify._validation import as_bool, as_float, as_int, check_allocation
+from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, make_generator, real_tensor,
+                                             with_progress)
+
+#: the largest ``margin`` accepted: the range widened by ten times itself on each side is already 21 times as wide
+MAX_MARGIN = 10.0
+#: grid points when ``grid`` is not given
+DEFAULT_GRID = 1024
 from hessverify.estimators.lanczos_kernel import check_sync_every, lanczos_tridiagonal
 from hessverify.estimators.result import DensityResult
 
@@ -75,14 +82,26 @@ def spectral_density(
     DensityResult
         ``grid``, ``density`` (integrates to about one), the quadrature ``nodes`` and ``weights``, ``sigma``.
     """
+    log_scale = as_bool("log_scale", log_scale)
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     num_iter = min(check_count(num_iter, "num_iter", 2), A.size)
     num_vectors = check_count(num_vectors, "num_vectors")
-    if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not 1 < float(kappa) < math.inf:
-        raise ValueError(f"kappa={kappa!r} must be a finite number > 1 (the kernel width uses log(kappa)); 002 uses 3")
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= float(margin) < math.inf:
-        raise ValueError(f"margin={margin!r} must be a finite number >= 0 (the fraction of the spectral range added "
-                         "on each side); 0.05 is the default")
+    normalization_iter = check_count(normalization_iter, "normalization_iter", 2)
+    try:
+        kappa = as_float("kappa", kappa, minimum=1, min_inclusive=False)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{e}; the kernel width uses log(kappa), 002 uses 3") from None
+    try:
+        margin = as_float("margin", margin, minimum=0, maximum=MAX_MARGIN)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{e}; it is the fraction of the spectral range added on each side, 0.05 by default") from None
+    log_eps = as_float("log_eps", log_eps, minimum=0, min_inclusive=False)
+    grid = _check_grid(grid)
+    num_nodes = num_vectors * num_iter
+    check_allocation("the quadrature nodes", (num_nodes,), torch.float64, hint="lower num_vectors or num_iter")
+    num_points = DEFAULT_GRID if grid is None else grid if isinstance(grid, int) else grid.numel()
+    check_allocation("the density kernel (grid x nodes)", (num_points, num_nodes), torch.float64,
+                     hint="lower grid, num_vectors or num_iter")
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
     options = {"generator": g, "sync_every": check_sync_every(None, A.device)}
@@ -115,14 +134,35 @@ def spectral_density(
     else:
         x_nodes, x_lo, x_hi, width = nodes_np, lo, hi, sigma * h
     if grid is None or isinstance(grid, int):
-        grid_np = np.linspace(x_lo, x_hi, 1024 if grid is None else check_count(grid, "grid", 2))
+        grid_np = np.linspace(x_lo, x_hi, DEFAULT_GRID if grid is None else grid)
     else:
-        grid_np = np.asarray(torch.as_tensor(grid).cpu(), dtype=np.float64)
+        grid_np = grid.cpu().numpy().astype(np.float64)
     # Gaussian bumps of width sigma in normalised units, i.e. sigma*h on the original axis
     z = (grid_np[:, None] - x_nodes[None, :]) / width
     dens = (weights_np[None, :] * np.exp(-0.5 * z**2)).sum(1) / (width * math.sqrt(2 * math.pi))
+    if not (np.isfinite(dens).all() and math.isfinite(width) and width > 0):
+        raise ValueError(f"the density is not finite (range [{lo:.3g}, {hi:.3g}], kernel width {width:.3g}); lower "
+                         "margin or rescale op")
     return DensityResult(
         grid=torch.as_tensor(grid_np), density=torch.as_tensor(dens), nodes=torch.as_tensor(nodes_np),
         weights=torch.as_tensor(weights_np), num_matvecs=A.num_matvecs - before, sigma=width,
         log_scale=log_scale, lambda_range=(lo, hi),
     )
+
+
+def _check_grid(grid) -> int | torch.Tensor | None:
+    """``grid`` as None, a point count (an int >= 2; numpy and 0-dim integer tensors pass) or a 1-D tensor of
+    finite real points (a tensor, array, list or tuple)."""
+    if grid is None:
+        return None
+    if isinstance(grid, (list, tuple)):
+        try:
+            grid = torch.as_tensor(grid)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise TypeError("grid must be a point count (an int >= 2) or a 1-D sequence of real numbers") from None
+    if isinstance(grid, (torch.Tensor, np.ndarray)) and np.ndim(grid) >= 1:
+        points = real_tensor("grid", grid, "the points to evaluate the density at")
+        if points.ndim != 1 or points.numel() == 0:
+            raise ValueError(f"grid has shape {tuple(points.shape)}; pass a non-empty 1-D tensor of points or a count")
+        return points
+    return as_int("grid", grid, minimum=2)

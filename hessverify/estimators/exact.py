@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from hessverify._validation import as_bool, as_int, check_allocation, format_bytes
 from hessverify.estimators._operator import (Callback, SymmetricOperator, default_tol, symmetry_tolerance,
                                              with_progress)
 from hessverify.estimators.result import SpectralResult
@@ -23,7 +24,8 @@ def exact(op, *, return_eigenvectors: bool = False, max_bytes: int = DEFAULT_MAX
         Also return the eigenvectors (columns, in the order of the eigenvalues); the residuals are then the
         explicit ``||A y_i - lambda_i y_i||``.
     max_bytes
-        Refuse operators whose dense form would exceed this (4 GiB by default).
+        Refuse operators whose dense form would exceed this many bytes (4 GiB by default); a dense form beyond the
+        memory limit of :func:`hessverify._validation.check_allocation` is refused whatever ``max_bytes`` says.
     callback, progress
         ``callback(info)`` after each block of columns is materialised (``step``: columns so far,
         ``num_matvecs``); ``progress=True`` shows a progress line.
@@ -36,13 +38,16 @@ def exact(op, *, return_eigenvectors: bool = False, max_bytes: int = DEFAULT_MAX
         skew part. ``tol`` is the dtype's default tolerance and ``converged = residuals <= tol * ||A||`` as in
         every estimator. ``multiplicities_guaranteed=True``: the whole spectrum is computed.
     """
+    return_eigenvectors = as_bool("return_eigenvectors", return_eigenvectors)
+    max_bytes = as_int("max_bytes", max_bytes, minimum=0)
     A = SymmetricOperator(op, check_symmetry=False)
     d = A.size
-    need = d * d * torch.finfo(A.dtype).bits // 8
+    hint = "use lanczos/lobpcg for a few eigenvalues"
+    need = check_allocation("the dense form of op", (d, d), A.dtype, device=A.device, hint=hint)
     if need > max_bytes:
         raise ValueError(
-            f"op of size {d} needs {need / 2**30:.1f} GiB as a dense matrix, more than max_bytes="
-            f"{max_bytes / 2**30:.1f} GiB; use lanczos/lobpcg for a few eigenvalues, or raise max_bytes"
+            f"op of size {d} needs {format_bytes(need)} as a dense matrix, more than max_bytes={max_bytes} "
+            f"({format_bytes(max_bytes)}); {hint}, or raise max_bytes"
         )
     M = A.dense(callback=with_progress(callback, progress, "exact"))
     scale = float(torch.linalg.matrix_norm(M))

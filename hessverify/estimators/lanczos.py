@@ -18,9 +18,10 @@ from typing import Literal
 import numpy as np
 import torch
 
+from hessverify._validation import as_bool
 from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_eigen_options,
-                                             check_probability, default_tol, emit_warnings, make_generator,
-                                             with_progress)
+                                             check_k, check_probability, default_tol, emit_warnings,
+                                             make_generator, with_progress)
 from hessverify.estimators.certificates import (DEFAULT_FAILURE_PROBABILITY, certify_complete, max_runs,
                                                 score)
 from hessverify.estimators.lanczos_kernel import (Reorth, check_reorth, check_sync_every, lanczos_tridiagonal,
@@ -254,13 +255,16 @@ def lanczos(
         eigenvalue), ``converged``, ``multiplicities_guaranteed``, ``multiplicity_failure_probability``,
         ``history`` (``search_steps``, ``certification_steps``, ``restarts``, ``orthogonality``, ``ritz_values``).
     """
+    return_eigenvectors = as_bool("return_eigenvectors", return_eigenvectors)
+    certify_multiplicities = as_bool("certify_multiplicities", certify_multiplicities)
+    ritz_history = as_bool("ritz_history", ritz_history)
+    if track_orthogonality is not None:
+        track_orthogonality = as_bool("track_orthogonality", track_orthogonality)
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
+    k = check_k(k, A.size)  # first: the default max_iter depends on it (k=np.int64(2) is 2, never one step)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
-                               whiches=WHICH, default_max_iter=min(A.size, max(20 * k, 200))
-                               if isinstance(k, int) and not isinstance(k, bool) else 1)
+                               whiches=WHICH, default_max_iter=min(A.size, max(20 * k, 200)))
     reorth = check_reorth(reorth)
-    if not isinstance(certify_multiplicities, bool):
-        raise TypeError(f"certify_multiplicities must be True or False, got {certify_multiplicities!r}")
     failure_probability = check_probability(failure_probability, "failure_probability")
     k = opts.k
     g = make_generator(A.device, seed, generator)
@@ -360,6 +364,8 @@ def lanczos_ritz(
     SpectralResult
         ``which="all"``, eigenvalues descending, ``tol`` the default tolerance of the dtype.
     """
+    track_orthogonality = as_bool("track_orthogonality", track_orthogonality)
+    ritz_history = as_bool("ritz_history", ritz_history)
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     reorth = check_reorth(reorth)
     m = A.size if num_iter is None else min(A.size, check_count(num_iter, "num_iter"))

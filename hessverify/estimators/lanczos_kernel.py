@@ -25,8 +25,9 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from hessverify._validation import as_bool, check_choice
 from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_v0, make_generator,
-                                             with_progress)
+                                             real_tensor, with_progress)
 
 Reorth = Literal["full", "double", "selective", "none"]
 REORTH = ("full", "double", "selective", "none")
@@ -38,9 +39,8 @@ MIN_BASIS_BLOCK = 64
 
 
 def check_reorth(reorth) -> str:
-    if reorth not in REORTH:
-        raise ValueError(f"reorth={reorth!r} is not supported; use one of {REORTH}")
-    return reorth
+    """``reorth`` as one of :data:`REORTH`."""
+    return check_choice("reorth", reorth, tuple(REORTH))
 
 
 def check_sync_every(sync_every, device: torch.device) -> int:
@@ -464,10 +464,12 @@ def lanczos_tridiagonal(
     LanczosRun
         Frozen: ``Q`` (``d x m``), ``alpha``, ``beta``, ``residual`` (``A Q - Q T = residual e_m^T``), Ritz pairs.
     """
+    track_orthogonality = as_bool("track_orthogonality", track_orthogonality)
+    record_ritz = as_bool("record_ritz", record_ritz)
     A = op if isinstance(op, SymmetricOperator) else SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     reorth = check_reorth(reorth)
     if locked is not None:
-        locked = torch.as_tensor(locked, dtype=A.dtype, device=A.device)
+        locked = real_tensor("locked", locked, "orthonormal columns").to(dtype=A.dtype, device=A.device)
         if locked.dim() != 2 or locked.shape[0] != A.size:
             raise ValueError(f"locked must be a ({A.size}, L) matrix of orthonormal columns, got shape "
                              f"{tuple(locked.shape)}")

@@ -12,6 +12,7 @@ from typing import Literal
 
 import torch
 
+from hessverify._validation import as_bool
 from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_eigen_options,
                                              make_generator, with_progress)
 from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_spectral
@@ -80,6 +81,7 @@ def lobpcg(
         copies of a repeated eigenvalue; the chance of a start block deficient in a top direction is zero but
         not quantified (``multiplicity_failure_probability=None``).
     """
+    return_eigenvectors = as_bool("return_eigenvectors", return_eigenvectors)
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
                                whiches=("LA", "SA"), default_max_iter=500)

@@ -10,6 +10,7 @@ from typing import Literal
 
 import torch
 
+from hessverify._validation import as_bool
 from hessverify.estimators._operator import (Callback, SymmetricOperator, check_eigen_options, make_generator,
                                              with_progress)
 from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_spectral
@@ -66,6 +67,7 @@ def power_iteration(
         ``history["rayleigh"]`` holds, per eigenvalue, the Rayleigh quotient of every iteration (for the
         ``|lambda_2/lambda_1|^t`` rate of 004 §2).
     """
+    return_eigenvectors = as_bool("return_eigenvectors", return_eigenvectors)
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
                                whiches=("LM",), default_max_iter=1000)
@@ -168,6 +170,7 @@ def subspace_iteration(
         (with probability one over the start; no failure probability is stated); an unconverged block claims
         nothing.
     """
+    return_eigenvectors = as_bool("return_eigenvectors", return_eigenvectors)
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     opts = check_eigen_options(A, k, which=which, tol=tol, max_iter=max_iter, v0=v0, callback=callback,
                                whiches=("LM",), default_max_iter=500)

@@ -11,6 +11,7 @@ from typing import Literal
 
 import torch
 
+from hessverify._validation import as_float, check_allocation, check_choice
 from hessverify.estimators._operator import Callback, SymmetricOperator, check_count, make_generator, with_progress
 from hessverify.estimators.result import TraceResult
 
@@ -50,11 +51,24 @@ def _stderr(samples: torch.Tensor, distribution: str = "rademacher") -> float:
 
 
 def _check_rtol(rtol) -> float | None:
-    if rtol is not None:
-        if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not (0 < float(rtol) < float("inf")):
-            raise ValueError(f"rtol={rtol!r} must be a positive finite number (target stderr / |trace|), or None")
-        return float(rtol)
-    return None
+    """``rtol`` (target ``stderr / |trace|``) as a finite float > 0, or None."""
+    if rtol is None:
+        return None
+    try:
+        return as_float("rtol", rtol, minimum=0, min_inclusive=False)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{e}; pass a target stderr / |trace| such as 1e-2, or None") from None
+
+
+def _check_distribution(distribution) -> str:
+    return check_choice("distribution", distribution, ("rademacher", "gaussian"))
+
+
+def _check_probes(A: SymmetricOperator, columns: int, samples: int) -> None:
+    """Refuse, before the first product, a probe block or a sample vector that cannot be allocated."""
+    check_allocation("the probe block for op", (A.size, columns), A.dtype, device=A.device,
+                     hint="lower num_matvecs or block")
+    check_allocation("the samples", (samples,), A.dtype, device=A.device, hint="lower num_matvecs")
 
 
 def _resolved(samples: torch.Tensor, offset: float, rtol: float | None, min_samples: int, distribution: str) -> bool:
@@ -113,6 +127,8 @@ def hutchinson(
     block = check_count(block, "block (probes per product batch)")
     min_samples = check_count(min_samples, "min_samples", 2)
     rtol = _check_rtol(rtol)
+    distribution = _check_distribution(distribution)
+    _check_probes(A, min(block, num_samples), num_samples)
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
     samples = torch.empty(0, dtype=A.dtype, device=A.device)
@@ -189,6 +205,8 @@ def hutchpp(
     rtol = _check_rtol(rtol)
     min_samples = check_count(min_samples, "min_samples", 2)
     block = check_count(block, "block (probes per product batch)")
+    distribution = _check_distribution(distribution)
+    _check_probes(A, m - 2 * min(m // 3, A.size), m)
     g = make_generator(A.device, seed, generator)
     before = A.num_matvecs
     report = with_progress(callback, progress, "hutchpp")

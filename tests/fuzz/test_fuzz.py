@@ -14,7 +14,7 @@ from tests.fuzz.targets import MINE, TARGETS
 EXAMPLES = 30
 LIMIT = 10.0
 #: the owners whose findings are applied (tests/fuzz/FINDINGS.md): their targets run in CI
-APPLIED = (MINE, "claims", "operators", "training", "reports")
+APPLIED = (MINE, "claims", "operators", "training", "reports", "estimators")
 CI_TARGETS = [t for t in TARGETS if t.owner in APPLIED and t.xfail is None]
 
 

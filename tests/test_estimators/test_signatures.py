@@ -87,7 +87,7 @@ def test_shared_arguments_behave_alike(fn):
     assert torch.allclose(r.eigenvalues, lam.flip(0)[:2], atol=1e-7) and r.eigenvectors.shape == (40, 2)
     assert seen and all("step" in s and "num_matvecs" in s for s in seen)
     assert bool((r.residuals <= 1e-9 * 40).all()) == bool(r.converged.all())  # converged means residual <= tol ||A||
-    with pytest.raises(TypeError, match="tol must be a number"):
+    with pytest.raises(TypeError, match="tol must be a real number"):
         fn(A, 2, which=which, tol="tight")
     with pytest.raises(ValueError, match="v0 has shape"):
         fn(A, 2, which=which, v0=torch.ones(3, dtype=torch.float64))
