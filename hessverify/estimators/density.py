@@ -23,13 +23,13 @@ import torch
 from hessverify._validation import as_bool, as_float, as_int, check_allocation
 from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, make_generator, real_tensor,
                                              with_progress)
+from hessverify.estimators.lanczos_kernel import check_sync_every, lanczos_tridiagonal
+from hessverify.estimators.result import DensityResult
 
 #: the largest ``margin`` accepted: the range widened by ten times itself on each side is already 21 times as wide
 MAX_MARGIN = 10.0
 #: grid points when ``grid`` is not given
 DEFAULT_GRID = 1024
-from hessverify.estimators.lanczos_kernel import check_sync_every, lanczos_tridiagonal
-from hessverify.estimators.result import DensityResult
 
 
 def spectral_density(
