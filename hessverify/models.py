@@ -167,6 +167,8 @@ def _singular_values(values, k: int, dtype: torch.dtype) -> torch.Tensor:
         raise TypeError(f"singular_values must be a sequence of min(widths) = {k} numbers, got {type(values).__name__}")
     try:
         s = torch.as_tensor(values)
+        if not isinstance(values, torch.Tensor) and s.is_floating_point():
+            s = torch.as_tensor(values, dtype=torch.float64)  # Python floats never pass through float32
     except (TypeError, ValueError, RuntimeError, OverflowError) as e:
         raise TypeError(f"singular_values must be {k} numbers ({e})") from None
     if s.ndim > 1:

@@ -157,7 +157,7 @@ def _check_grid(grid) -> int | torch.Tensor | None:
         return None
     if isinstance(grid, (list, tuple)):
         try:
-            grid = torch.as_tensor(grid)
+            grid = torch.as_tensor(grid, dtype=torch.float64)  # Python floats never pass through float32
         except (TypeError, ValueError, RuntimeError, OverflowError):
             raise TypeError("grid must be a point count (an int >= 2) or a 1-D sequence of real numbers") from None
     if isinstance(grid, (torch.Tensor, np.ndarray)) and np.ndim(grid) >= 1:
