@@ -326,7 +326,7 @@ def train_full_batch(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, config:
         loss = mse_loss(model, X, Y)
         if not torch.isfinite(loss):
             if epoch == 0:
-                raise ValueError(f"the loss is {float(loss)} before any step: X, Y and the model give a non-finite "
+                raise ValueError(f"the loss is {float(loss.detach())} before any step: X, Y and the model give a non-finite "
                                  "loss; check the scale of Y (and X)")
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {float(loss)}); lower lr={config.lr}")
         loss.backward()
