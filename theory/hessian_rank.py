@@ -12,14 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import math
+import operator
 
 from theory._checks import check_widths
 
 
 def _q_s(widths: Sequence[int], input_rank: int) -> tuple[int, int, list[int], int]:
     widths = check_widths(widths)
-    if isinstance(input_rank, bool) or not isinstance(input_rank, int) or input_rank < 0:
-        raise ValueError(f"input_rank={input_rank!r} must be a non-negative int (the rank of X)")
+    message = f"input_rank={input_rank!r} must be a non-negative int (the rank of X)"
+    if isinstance(input_rank, bool):
+        raise ValueError(message)
+    try:
+        input_rank = operator.index(input_rank)  # numpy integers too
+    except TypeError:
+        raise ValueError(message) from None
+    if input_rank < 0:
+        raise ValueError(message)
     hidden = list(widths[1:-1])
     K = widths[-1]
     q = min([input_rank, K, *hidden])
@@ -62,10 +70,13 @@ def functional_rank(widths: Sequence[int], input_rank: int) -> int:
     Returns
     -------
     int
-        The rank of the functional Hessian ``H_f``.
+        The rank of the functional Hessian ``H_f``; 0 at depth 1, where the loss is quadratic in the weights
+        (``H = G``, ``H_f = 0``) and the formula, stated for deep networks, would give ``q^2``.
     """
     q, s, hidden, _ = _q_s(widths, input_rank)
     L = len(widths) - 1
+    if L == 1:
+        return 0
     return 2 * q * sum(hidden) + 2 * q * s - L * q * q
 
 

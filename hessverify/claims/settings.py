@@ -302,6 +302,9 @@ def build_setting(
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
     _check_kind_options(kind, activation, singular_values, exact, at_least_squares_solution, input_spectrum, loss)
+    if input_spectrum is not None and (inputs != "gaussian" or input_rank is not None):
+        raise ValueError("input_spectrum= draws its own raw inputs (full rank, that covariance), so inputs= and "
+                         "input_rank= would be ignored: pass one or the other")
     given = dict(kind=kind, widths=tuple(widths), n=n, sigma_x=sigma_x, seed=seed, singular_values=singular_values,
                  weight_scale=weight_scale, activation=activation, bias=bias, targets=targets, loss=loss,
                  alpha_max=alpha_max, at_least_squares_solution=at_least_squares_solution, eigenvalues=eigenvalues,
@@ -371,6 +374,8 @@ def build_setting(
         sv = torch.linalg.svdvals(weights[0]).numpy()[: min(widths)]
     if input_spectrum is not None:
         X = _inputs_commuting_with(weights[0], input_spectrum, n, sigma_x, g)
+        if targets == "teacher" and loss != "cross_entropy":  # the teacher of the inputs the setting returns
+            Y = X @ T.T
     exact_data = None
     if exact:
         values = exact_parameter_values(model, W_exact)

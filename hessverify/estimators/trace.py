@@ -107,6 +107,9 @@ def hutchinson(
         The random probes.
     rtol
         Stop once ``stderr / |value| <= rtol`` (after at least ``min_samples`` probes); None: use every probe.
+        Stopping when the estimated error happens to be small biases ``ci()`` towards intervals too narrow (with
+        ``min_samples=2``, 95% intervals missed 11-12% of the time on a 30x30 test matrix; 6% at the default 10):
+        for an interval to rely on, use a fixed ``num_matvecs`` (``rtol=None``).
     min_samples
         Probes before ``rtol`` is tested (at least 2).
     block

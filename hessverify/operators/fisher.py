@@ -25,6 +25,12 @@ drawing targets from ``q(.|f)``: the expectation becomes a Monte-Carlo mean over
 fixed by ``seed`` (the same draws in every product, so the operator is one symmetric positive semi-definite
 matrix). ``mc_samples`` with a named likelihood draws from it (a check of the identity).
 
+The scale follows the loss's count of targets (as every operator here): the ``nn`` losses that average over the
+target's entries (``MSELoss``, ``PoissonNLLLoss``, ``BCEWithLogitsLoss``, ...) count entries, cross-entropy its
+targets, and a callable *samples*. A callable that averages over every entry (``((f - y)**2).mean()``) must say so
+with ``num_targets_fn=lambda X, Y: Y.numel()``; otherwise its Fisher comes out ``1/d_L`` of the likelihood's (the
+loss alone cannot show whether its mean runs over samples or entries).
+
 Products: ``J v`` forward, the per-sample rank-one (or rank-``M``) output matrix, ``J^T u`` backward. No
 per-sample parameter gradient is stored.
 """

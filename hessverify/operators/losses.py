@@ -38,7 +38,8 @@ LossLike = str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LOSSES = ("mse", "cross_entropy")
 REDUCTIONS = ("mean", "sum")
 #: ``nn`` losses whose mean is over the entries of the target
-ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss)
+ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
+               nn.PoissonNLLLoss, nn.SoftMarginLoss, nn.MultiLabelSoftMarginLoss)
 
 
 def mse(output: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
