@@ -25,6 +25,21 @@ Callback = Callable[[dict], object]
 DENSE_BLOCK = 256
 
 
+def _check_size_and_symmetry(big: float, n: int, scale, asym, dtype: torch.dtype) -> None:
+    """Refuse a stored matrix (dense or sparse) whose entries (largest ``big``) would overflow ``dtype`` in its
+    products and norms, or whose skew part ``asym()`` exceeds the symmetry tolerance relative to ``scale()``
+    (Frobenius norms, computed only once the entries are known not to overflow)."""
+    if big > torch.finfo(dtype).max ** 0.5 / n:
+        raise ValueError(f"op has entries up to {big:.3g}: its products and norms would overflow {dtype}; "
+                         "rescale it (the spectrum scales with it)")
+    norm, skew = scale(), asym()
+    if skew > symmetry_tolerance(dtype) * max(norm, torch.finfo(dtype).tiny):
+        raise ValueError(
+            f"op is not symmetric: ||A - A^T||_F / ||A||_F = {skew / norm:.2e}; these estimators need a "
+            "symmetric matrix (pass (A + A.T) / 2 if the asymmetry is rounding)"
+        )
+
+
 class SymmetricOperator:
     """Wraps an operator; ``num_matvecs`` counts columns multiplied since creation."""
 
@@ -75,17 +90,8 @@ class SymmetricOperator:
         A = A.detach()  # a matrix that requires grad: its values, not its graph
         if not A.is_floating_point():
             A = A.to(torch.float64)
-        big = float(A.abs().max())
-        if big > torch.finfo(A.dtype).max ** 0.5 / A.shape[0]:
-            raise ValueError(f"op has entries up to {big:.3g}: its products and norms would overflow {A.dtype}; "
-                             "rescale it (the spectrum scales with it)")
-        scale = float(torch.linalg.matrix_norm(A))
-        asym = float(torch.linalg.matrix_norm(A - A.T))
-        if asym > symmetry_tolerance(A.dtype) * max(scale, torch.finfo(A.dtype).tiny):
-            raise ValueError(
-                f"op is not symmetric: ||A - A^T||_F / ||A||_F = {asym / scale:.2e}; these estimators need a "
-                "symmetric matrix (pass (A + A.T) / 2 if the asymmetry is rounding)"
-            )
+        _check_size_and_symmetry(float(A.abs().max()), A.shape[0], lambda: float(torch.linalg.matrix_norm(A)),
+                                 lambda: float(torch.linalg.matrix_norm(A - A.T)), A.dtype)
         self._dense = A
         self.dtype, self.device = A.dtype, A.device
         self._mm = lambda V: A @ V
@@ -97,17 +103,9 @@ class SymmetricOperator:
         M = sp.csr_matrix(M, dtype=np.float64)
         if not np.isfinite(M.data).all():
             raise ValueError("op contains NaN or Inf entries")
-        big = float(np.abs(M.data).max()) if M.nnz else 0.0
-        if big > np.finfo(np.float64).max ** 0.5 / M.shape[0]:
-            raise ValueError(f"op has entries up to {big:.3g}: its products and norms would overflow float64; "
-                             "rescale it (the spectrum scales with it)")
-        scale = float(sp.linalg.norm(M))
-        asym = float(sp.linalg.norm(M - M.T))
-        if asym > symmetry_tolerance(torch.float64) * max(scale, np.finfo(np.float64).tiny):
-            raise ValueError(
-                f"op is not symmetric: ||A - A^T||_F / ||A||_F = {asym / scale:.2e}; these estimators need a "
-                "symmetric matrix (pass (A + A.T) / 2 if the asymmetry is rounding)"
-            )
+        _check_size_and_symmetry(float(np.abs(M.data).max()) if M.nnz else 0.0, M.shape[0],
+                                 lambda: float(sp.linalg.norm(M)), lambda: float(sp.linalg.norm(M - M.T)),
+                                 torch.float64)
         self.dtype, self.device = torch.float64, torch.device("cpu")
         self._mm = lambda V: torch.from_numpy(np.asarray(M @ V.cpu().numpy()))
         self._symmetric = True

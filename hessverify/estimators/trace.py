@@ -50,6 +50,13 @@ def _stderr(samples: torch.Tensor, distribution: str = "rademacher") -> float:
     return sd / m**0.5
 
 
+def _sum_rounding(A, count: int, magnitude: float) -> float:
+    """A bound on the rounding of a sum of ``count`` dot products of length ``n`` whose terms have absolute sum
+    ``magnitude``: ``ROUNDING_ULPS eps (n + count) magnitude`` (the products themselves are taken as exact, as
+    for every residual here). Divide by ``count`` for their mean."""
+    return ROUNDING_ULPS * A.eps * (A.size + count) * magnitude
+
+
 def _check_rtol(rtol) -> float | None:
     """``rtol`` (target ``stderr / |trace|``) as a finite float > 0, or None."""
     if rtol is None:
@@ -148,7 +155,7 @@ def hutchinson(
         if _resolved(samples, 0.0, rtol, min_samples, distribution):
             break
     m = samples.numel()
-    rounding = ROUNDING_ULPS * A.eps * (A.size + m) * size / m
+    rounding = _sum_rounding(A, m, size) / m
     return TraceResult(value=float(samples.mean()), stderr=_stderr(samples, distribution),
                        num_matvecs=A.num_matvecs - before, num_samples=m, method=f"hutchinson[{distribution}]",
                        samples=samples.cpu(), rounding=rounding)
@@ -224,7 +231,7 @@ def hutchpp(
     note(float("nan"), float("inf"))
     exact_terms = Q * A.matmat(Q)
     exact_part = float(exact_terms.sum())
-    rounding = ROUNDING_ULPS * A.eps * (A.size + r) * float(exact_terms.abs().sum())  # r dot products of length n
+    rounding = _sum_rounding(A, r, float(exact_terms.abs().sum()))
     note(exact_part, float("inf"))
     G = _probes(A, m - 2 * r, distribution, g)
     G = G - Q @ (Q.T @ G)
@@ -243,7 +250,7 @@ def hutchpp(
             break
     rest = float(samples.mean()) if samples.numel() else 0.0
     if samples.numel():
-        rounding += ROUNDING_ULPS * A.eps * (A.size + samples.numel()) * size / samples.numel()
+        rounding += _sum_rounding(A, samples.numel(), size) / samples.numel()
     # fewer than two remainder probes give no variance estimate: the error is unknown, never zero; a sketch of the
     # whole space leaves no remainder (the value is exact up to ``rounding``)
     return TraceResult(value=exact_part + rest, stderr=0.0 if r >= A.size else _stderr(samples, distribution),
