@@ -30,6 +30,26 @@ the spectrum. For ``which="LM"`` both ends are tested, each against half the pro
 The bound is stated in exact arithmetic for the operator's computed products: rounding inside each product is
 outside it, as for every residual here; the rest of the rounding is in ``||F||``.
 
+Runs share the probability. A run that finds a copy locks it and the test starts again; run ``i`` stops at its
+share :func:`run_level` of ``failure_probability`` (90% for the first, then halving shares of the remaining
+10%), so the chance that whichever run issues the certificate is wrong stays within the whole. The reported
+``failure_probability`` is the issuing run's bound in units of the whole (its bound over its share, times the
+whole), so "reported <= requested" is the test for every run.
+
+Reusing the search. The search's last run also holds Ritz pairs next to the locked ones, ``W`` with values
+``Theta_W``, whose coupling to everything else the Lanczos relation bounds. With ``B`` the operator deflated
+against every locked vector, ``r`` the run's residual, ``s_W`` the last row of ``W``'s eigenvectors of ``T`` and
+``F`` the run's rounding, ``B W = W Theta_W + r s_W^T + P F S_W``. In a basis ``[W, Z]`` of ``B``'s range,
+``B = [[M, E^T], [E, C]]`` with ``||M - Theta_W|| <= ||F||`` and ``||E|| <= c := ||r|| ||s_W|| + ||F||``.
+If ``B v = lambda v`` with ``lambda > lambda_max(C)``, then the ``W`` part ``a`` of ``v`` is not zero and
+``lambda = a^T M a + a^T E^T (lambda - C)^{-1} E a <= lambda_max(M) + c^2 / (lambda - lambda_max(C))`` (the
+Schur complement, ``||a|| = 1``). So when ``g = x - max Theta_W - ||F|| > 0`` and ``C`` has nothing at or above
+``x - eta``, ``eta = c^2 / g``, ``B`` has nothing at or above ``x``. The first certification run therefore
+deflates ``W`` as well and tests ``C`` at ``x - eta``: ``C``'s top is the first value the search did not resolve,
+further below ``x`` than ``B``'s, and the polynomials grow faster there. A run that finds a value of ``C`` at or
+above its threshold proves nothing either way (it is not locked); the runs after it are plain.
+:func:`neighbours_from_run` picks ``W`` (which pairs only changes the cost, never the validity).
+
 The a-priori form of Kuczynski and Wozniakowski's Theorem (for a PSD ``n x n`` matrix and ``m`` Krylov
 dimensions: ``P(theta_max < (1 - eps) lambda_max) <= 1.648 sqrt(n) exp(-sqrt(eps) (2m - 1))``, the
 Rayleigh-Ritz space spanned by ``b, A b, ..., A^{m-1} b``) is :func:`kuczynski_wozniakowski`: it says what a
@@ -59,6 +79,36 @@ RESTART_SLACK = 25
 #: rounding allowance per step, in units of ``eps (|alpha_j| + beta_{j-1} + beta_j)`` (the recurrence's three
 #: updates, the normalisation and the reorthogonalisation products), added to what reorthogonalisation removed
 ROUNDING_FACTOR = 16
+
+
+def step_rounding(correction: float, alpha: float, beta_previous: float, beta: float, eps: float) -> float:
+    """One column of the rounding ``F`` of the Lanczos relation: what the step's reorthogonalisation removed plus
+    ``ROUNDING_FACTOR eps (|alpha_j| + beta_{j-1} + beta_j)``."""
+    return correction + ROUNDING_FACTOR * eps * (abs(alpha) + beta_previous + beta)
+
+
+def relation_rounding(run, eps: float) -> float:
+    """``||F||_F`` of a finished run ``A Q = Q T + r e_m^T + F``: every step's :func:`step_rounding`, and at each
+    breakdown the residual dropped there (at most ``eps d (max|alpha| + max beta)``, the kernel's breakdown test;
+    its size is not kept)."""
+    alpha, beta = np.asarray(run.alpha, dtype=float), np.asarray(run.beta, dtype=float)
+    previous = np.concatenate([[0.0], beta[:-1]])
+    cols = run.corrections + ROUNDING_FACTOR * eps * (np.abs(alpha) + previous + beta)
+    dropped = eps * run.basis_blocks[0].shape[1] * (np.abs(alpha).max() + beta.max()) if run.restarted_at else 0.0
+    return float(math.sqrt(float(cols @ cols) + len(run.restarted_at) * dropped**2))
+
+
+#: the share of the failure probability kept for the certification runs after the first (which rarely happen)
+LATER_RUNS_SHARE = 0.1
+
+
+def run_level(failure_probability: float, run_index: int) -> float:
+    """The share of ``failure_probability`` certification run ``i`` may use: ``(1 - s)`` of it for the first
+    run, ``s / 2^i`` for run ``i >= 1`` (``s = LATER_RUNS_SHARE``). The shares sum to at most the whole, and a
+    run that is reached issues a wrong certificate with at most its share, so all runs together do too."""
+    if run_index == 0:
+        return failure_probability * (1.0 - LATER_RUNS_SHARE)
+    return failure_probability * LATER_RUNS_SHARE / 2.0**run_index
 
 
 def max_runs(k: int) -> int:
@@ -134,9 +184,11 @@ class LanczosPolynomial:
 class Certificate:
     """The outcome of :func:`certify_complete`.
 
-    ``failure_probability``: the bound of the run that found nothing at or above the k-th value (``0.0`` when the
-    locked vectors span the whole space; ``None`` when every run found a copy and the budget of runs is spent);
-    a certificate holds when it is at most the requested probability. ``values`` and
+    ``failure_probability``: the bound of the run that found nothing at or above the k-th value, in units of the
+    whole (module docstring: "Runs share the probability"; ``0.0`` when the locked vectors span the whole space;
+    ``None`` when every run found a copy and the budget of runs is spent); a certificate holds when it is at
+    most the requested probability. ``history``: one entry per run (steps, bound, whether it found a copy, how
+    many neighbours it deflated, its share). ``values`` and
     ``vectors``: copies found and locked on the way. ``steps``: Lanczos steps of all certification runs.
     """
 
@@ -147,6 +199,107 @@ class Certificate:
     runs: int = 0
     largest_magnitude: float = 0.0
     history: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Ritz pairs of the search's last run next to the locked ones, deflated in the first certification run
+    (module docstring, "Reusing the search").
+
+    ``vectors`` (``d x r``, orthonormal, orthogonal to the locked vectors) and ``values`` (their Ritz values);
+    ``coupling`` bounds the block ``E`` of the deflated operator between them and the rest
+    (``||r|| ||s_W|| + ||F||``); ``rounding`` bounds ``||M - diag(values)||``, ``M = W^T B W`` (``||F||``)."""
+
+    vectors: torch.Tensor
+    values: np.ndarray
+    coupling: float
+    rounding: float
+
+    def threshold_shift(self, which: str, x: float) -> float | None:
+        """``eta = coupling^2 / g`` with ``g = x - max_s (s theta) - rounding`` over the values and the ends ``s``
+        of ``which`` (both rounded outwards), when ``g > 0`` (the rest is then tested at ``x - eta``); else
+        None."""
+        top = max(float(np.max(s * self.values)) for s in ends(which))
+        eps = np.finfo(np.float64).eps
+        g = x - top - self.rounding - 4 * eps * (abs(x) + abs(top))  # the subtraction's own rounding, outwards
+        if not g > 0:
+            return None
+        eta = self.coupling**2 / g * (1 + 4 * eps)
+        return eta if math.isfinite(eta) else None
+
+
+#: at most this many neighbours are kept from the search (memory: one vector each)
+MAX_NEIGHBOURS = 32
+#: a Ritz pair counts as resolved (one eigenvector, not a mixture) when its residual is at most this fraction of
+#: the distance to the nearest other Ritz value (Davis-Kahan: the angle to the eigenvector is below it)
+RESOLVED_FRACTION = 0.1
+
+
+def neighbours_from_run(run, locked_positions, locked_coefficients, which: str, x: float,
+                        eps: float) -> Neighbours | None:
+    """The neighbours of the locked values in the last search ``run``, for the first certification run.
+
+    ``locked_positions``: ascending indices of the Ritz values locked from ``run``; ``locked_coefficients``
+    (``m x l``): the eigenvectors of ``T`` their vectors were formed from. The pairs are chosen to leave the
+    largest predicted gap in that run: ``x - eta`` against the best ``score(theta) + residual`` not taken (Ritz
+    values not taken are Rayleigh quotients of what is left, so its top is at least the best of them; the
+    residual stands in for what the search has not resolved). Only resolved pairs are taken, best first:
+    residual at most ``RESOLVED_FRACTION`` of the distance to the nearest other Ritz value (a Ritz vector that
+    mixes eigenvectors leaves the rest of them behind). None when no choice beats deflating nothing. The choice
+    only sets the cost; the certificate is valid for any choice.
+
+    The coefficients ``X`` of the chosen pairs are orthogonalised against ``locked_coefficients`` (inside a
+    cluster two LAPACK calls may return different bases), and the values and coupling are those of ``X``:
+    ``Lambda = X^T T X`` diagonalised, ``coupling = ||T X - X Lambda|| + beta_m ||e_m^T X|| + ||F||``.
+    """
+    theta, S = run.ritz()
+    taken = set(int(i) for i in locked_positions)
+    rest = [i for i in np.argsort(-score(theta, which), kind="stable") if int(i) not in taken]
+    if len(rest) < 2:
+        return None
+    rounding = relation_rounding(run, eps)
+    beta_m = float(run.beta[-1])
+    last = np.abs(S[-1, rest])
+    reach = score(theta[rest], which) + beta_m * last  # predicted top of what is left, from each value on
+    reach = np.maximum.accumulate(reach[::-1])[::-1]
+    ordered = np.sort(theta)
+    spacing = np.minimum(np.diff(ordered, prepend=-np.inf), np.diff(ordered, append=np.inf))
+    resolved = beta_m * last <= RESOLVED_FRACTION * spacing[np.searchsorted(ordered, theta[rest])]
+    best_gap, best_r = x - float(reach[0]), 0
+    for r in range(1, min(len(rest) - 1, MAX_NEIGHBOURS) + 1):
+        if not resolved[r - 1]:
+            break
+        trial = Neighbours(None, theta[rest[:r]], beta_m * float(np.linalg.norm(last[:r])) + rounding, rounding)
+        eta = trial.threshold_shift(which, x)
+        if eta is None:
+            break
+        if x - eta - reach[r] > best_gap:
+            best_gap, best_r = x - eta - reach[r], r
+    if best_r == 0:
+        return None
+    values, X, coupling = _orthogonal_pairs(run, S[:, rest[:best_r]], np.asarray(locked_coefficients))
+    nb = Neighbours(None, values, coupling + beta_m * float(np.linalg.norm(X[-1])) + rounding, rounding)
+    if nb.threshold_shift(which, x) is None:
+        return None
+    W = run.vectors(X)
+    return Neighbours(W, values, nb.coupling, rounding)
+
+
+def _orthogonal_pairs(run, X: np.ndarray, locked: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``X`` orthogonalised (twice) against ``locked`` and orthonormalised, rotated so that ``X^T T X`` is
+    diagonal: its diagonal, the rotated ``X`` and ``||T X - X Lambda||_2``."""
+    for _ in range(2):
+        if locked.size:
+            X = X - locked @ (locked.T @ X)
+        X = np.linalg.qr(X)[0]
+    a, b = run.tridiagonal_coefficients()
+    TX = a[:, None] * X
+    TX[:-1] += b[:, None] * X[1:]
+    TX[1:] += b[:, None] * X[:-1]
+    M = X.T @ TX
+    values, V = np.linalg.eigh((M + M.T) / 2)
+    X, TX = X @ V, TX @ V
+    return values, X, float(np.linalg.norm(TX - X * values, 2))
 
 
 class MissingEigenvalueTest:
@@ -161,13 +314,17 @@ class MissingEigenvalueTest:
         self.rounding2 = 0.0  # ||F||_F^2 so far
         self.probability = 1.0
         self.copy: int | None = None  # ascending index of a converged copy in T_m
+        self._last_beta, self._breakdowns = 0.0, 0
 
     def __call__(self, run, beta: float) -> bool:
         m = run.m
         alpha = run.alpha[-1]
         beta_prev = run.beta[m - 2] if m >= 2 else 0.0
-        step_rounding = ROUNDING_FACTOR * self.eps * (abs(alpha) + beta_prev + beta)
-        self.rounding2 += (run.corrections[-1] + step_rounding) ** 2
+        if len(run.restarted_at) > self._breakdowns:  # the residual dropped at a breakdown is part of F
+            self._breakdowns = len(run.restarted_at)
+            self.rounding2 += self._last_beta**2
+        self._last_beta = beta
+        self.rounding2 += step_rounding(run.corrections[-1], alpha, beta_prev, beta, self.eps) ** 2
         if not run.restarted_at:  # after a breakdown the steps belong to a new start: the polynomials stop there
             for poly in self.polys:
                 poly.update(alpha, beta_prev, beta)
@@ -215,7 +372,7 @@ class MissingEigenvalueTest:
 def certify_complete(A: SymmetricOperator, locked_values: list, locked_vectors: torch.Tensor, *, k: int,
                      which: str, delta: float, generator: torch.Generator, failure_probability: float,
                      max_steps: int, runs: int, sync_every: int = 1, report=None,
-                     matvecs_before: int | None = None) -> Certificate:
+                     matvecs_before: int | None = None, neighbours: Neighbours | None = None) -> Certificate:
     """Certify that the operator deflated against ``locked_vectors`` (``d x L``, orthonormal) has no eigenvalue
     better than the k-th of ``locked_values`` by more than ``delta`` (module docstring).
 
@@ -232,7 +389,7 @@ def certify_complete(A: SymmetricOperator, locked_values: list, locked_vectors: 
     generator
         The random stream of the fresh starts.
     failure_probability
-        Certify when the bound is at most this.
+        The chance that a certificate is wrong, shared by the runs (:func:`run_level`).
     max_steps, runs
         The most steps of one certification run, and the most runs.
     sync_every
@@ -243,6 +400,10 @@ def certify_complete(A: SymmetricOperator, locked_values: list, locked_vectors: 
     matvecs_before
         ``info["num_matvecs"]`` counts the products since this count of ``A.num_matvecs`` (default: since the
         call).
+    neighbours
+        Ritz pairs of the search next to the locked ones (:func:`neighbours_from_run`): the first run deflates
+        them too and tests the rest at the threshold less their coupling; a run that finds a value there
+        proves nothing and the next runs are plain.
 
     Returns
     -------
@@ -260,7 +421,16 @@ def certify_complete(A: SymmetricOperator, locked_values: list, locked_vectors: 
             return Certificate(0.0, tuple(values), tuple(vectors), steps, run_index, largest, history)
         all_values = np.asarray(list(locked_values) + values)
         kth = float(np.sort(score(all_values, which))[::-1][k - 1])
-        test = MissingEigenvalueTest(which, kth, delta, lock_tol, n_free, A.eps, failure_probability)
+        shift = neighbours.threshold_shift(which, kth + delta) if neighbours is not None else None
+        if shift is None:
+            neighbours = None
+        else:
+            n_free -= neighbours.vectors.shape[1]
+            if n_free <= 0:  # nothing outside the neighbours: test the deflated operator itself
+                neighbours, shift, n_free = None, None, n_free + neighbours.vectors.shape[1]
+        run_L = L if neighbours is None else torch.cat([L, neighbours.vectors], dim=1)
+        test = MissingEigenvalueTest(which, kth - (shift or 0.0), delta, lock_tol, n_free, A.eps,
+                                     run_level(failure_probability, run_index))
 
         def stop(run, beta, test=test):
             done = test(run, beta)
@@ -269,12 +439,18 @@ def certify_complete(A: SymmetricOperator, locked_values: list, locked_vectors: 
                         "num_matvecs": A.num_matvecs - before, "failure_probability": test.probability})
             return done
 
-        run = lanczos_tridiagonal(A, max_steps, generator=generator, locked=L, stop=stop, sync_every=sync_every)
+        run = lanczos_tridiagonal(A, max_steps, generator=generator, locked=run_L, stop=stop, sync_every=sync_every)
         steps += run.m
         largest = max(largest, float(np.abs(run.ritz_values()[[0, -1]]).max()))
-        history.append({"steps": run.m, "failure_probability": test.probability, "copy": test.copy is not None})
-        if test.copy is None:  # the bound of this run, whether or not it met failure_probability
-            return Certificate(test.probability, tuple(values), tuple(vectors), steps, run_index + 1, largest, history)
+        history.append({"steps": run.m, "failure_probability": test.probability, "copy": test.copy is not None,
+                        "neighbours": 0 if neighbours is None else neighbours.vectors.shape[1],
+                        "level": test.failure_probability})
+        if test.copy is None:  # this run's bound in units of the whole (run_level), whether or not it is met
+            reported = min(1.0, test.probability * failure_probability / test.failure_probability)
+            return Certificate(reported, tuple(values), tuple(vectors), steps, run_index + 1, largest, history)
+        if neighbours is not None:  # a value of C at or above x - e: not a copy of B's; the next runs are plain
+            neighbours, run = None, None
+            continue
         y = run.vectors(run.eigenvectors(test.copy, test.copy)[:, 0])
         y = y / torch.linalg.vector_norm(y)
         values.append(float(run.ritz_values()[test.copy]))

@@ -7,7 +7,9 @@ restarts with *locking*: converged Ritz pairs are locked, the operator is deflat
 (from a fresh random start, or from the unconverged Ritz vectors when a run converged nothing) finds the next
 copy. Once k values are locked, :func:`hessverify.estimators.certificates.certify_complete` runs from a fresh
 start on the deflated operator until it finds nothing at or above the k-th value with a failure probability
-below the requested one; only then are multiplicities claimed. ``"none"`` and ``"selective"`` make a single
+below the requested one; only then are multiplicities claimed. Its first run also deflates the search's resolved
+Ritz pairs next to the k values and tests the rest at a threshold lowered by their coupling (a Schur-complement
+bound; ``certificates``, "Reusing the search"), which widens the gap it has to see across. ``"none"`` and ``"selective"`` make a single
 run and set ``multiplicities_guaranteed=False``.
 """
 from __future__ import annotations
@@ -22,8 +24,8 @@ from hessverify._validation import as_bool
 from hessverify.estimators._operator import (Callback, SymmetricOperator, check_count, check_eigen_options,
                                              check_k, check_probability, default_tol, emit_warnings,
                                              make_generator, with_progress)
-from hessverify.estimators.certificates import (DEFAULT_FAILURE_PROBABILITY, certify_complete, max_runs,
-                                                score)
+from hessverify.estimators.certificates import (DEFAULT_FAILURE_PROBABILITY, Neighbours, certify_complete,
+                                                max_runs, neighbours_from_run, score)
 from hessverify.estimators.lanczos_kernel import (Reorth, check_reorth, check_sync_every, lanczos_tridiagonal,
                                                   residual_estimates)
 from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_spectral
@@ -138,6 +140,12 @@ class _Search:
             self.last = None  # free the basis before the next run allocates its own
         self.history["search_steps"] = self.steps
 
+    def neighbours(self, delta: float) -> Neighbours | None:
+        """The last run's Ritz pairs next to the locked values, for the certificate's first run."""
+        run, idx, S, took = self.last
+        kth = float(np.sort(score(np.asarray(self.values), self.which))[::-1][self.k - 1])
+        return neighbours_from_run(run, idx[took], S[:, took], self.which, kth + delta, self.A.eps)
+
     def fill_unconverged(self) -> None:
         """Not converged: complete the answer with the best values of the last run that were not locked from it
         (the answer is flagged unconverged by its explicit residuals)."""
@@ -155,24 +163,27 @@ def _single_which(A, k, which, reorth, opts, g, run_options, callback, certify, 
     s = _Search(A, k, which, reorth, opts.max_iter, opts.tol, g, certify, run_options, callback, A.num_matvecs)
     s.search(opts.v0)
     certificate = None
-    cert_steps = 0
+    cert_steps, cert_runs = 0, []
     if s.full and certify and len(s.values) >= k:
+        delta = opts.tol * max(s.norm_est, 1e-300)
+        neighbours = s.neighbours(delta)
         s.last = None  # the search's basis is not needed any more: the certificate allocates its own
-        cert = certify_complete(A, s.values, torch.stack(s.vectors, dim=1), k=k, which=which,
-                                delta=opts.tol * max(s.norm_est, 1e-300), generator=g,
-                                failure_probability=failure_probability, max_steps=opts.max_iter,
+        cert = certify_complete(A, s.values, torch.stack(s.vectors, dim=1), k=k, which=which, delta=delta,
+                                generator=g, failure_probability=failure_probability, max_steps=opts.max_iter,
                                 runs=max(1, max_runs(k) - s.runs), sync_every=run_options["sync_every"],
-                                report=callback, matvecs_before=s.matvecs_before)
+                                report=callback, matvecs_before=s.matvecs_before, neighbours=neighbours)
+        neighbours = None
         s.values += list(cert.values)
         s.vectors += list(cert.vectors)
-        certificate, cert_steps = cert.failure_probability, cert.steps
+        certificate, cert_steps, cert_runs = cert.failure_probability, cert.steps, list(cert.history)
         s.runs += cert.runs
         s.norm_est = max(s.norm_est, cert.largest_magnitude)
     if len(s.values) < k:
         s.fill_unconverged()
         certificate = None
     sel = np.argsort(-score(np.asarray(s.values), which), kind="stable")[:k]
-    history = {**s.history, "certification_steps": cert_steps, "restarts": s.runs - 1}
+    history = {**s.history, "certification_steps": cert_steps, "certification_runs": cert_runs,
+               "restarts": s.runs - 1}
     return {"values": [s.values[i] for i in sel], "vectors": [s.vectors[i] for i in sel], "history": history,
             "steps": s.steps + cert_steps, "certificate": certificate, "norm_est": s.norm_est,
             "level": failure_probability}
@@ -253,7 +264,9 @@ def lanczos(
         ``eigenvalues`` best first (descending for LA, LM by magnitude and BE; ascending for SA), explicit
         ``residuals`` ``||A y - theta y||`` (k extra products: each value lies within its residual of a true
         eigenvalue), ``converged``, ``multiplicities_guaranteed``, ``multiplicity_failure_probability``,
-        ``history`` (``search_steps``, ``certification_steps``, ``restarts``, ``orthogonality``, ``ritz_values``).
+        ``history`` (``search_steps``, ``certification_steps``, ``restarts``, ``orthogonality``, ``ritz_values``,
+        ``certification_runs``: per certification run its ``steps``, ``failure_probability`` (its own bound),
+        ``copy`` (found one), ``neighbours`` (search pairs it deflated) and ``level`` (its share)).
     """
     return_eigenvectors = as_bool("return_eigenvectors", return_eigenvectors)
     certify_multiplicities = as_bool("certify_multiplicities", certify_multiplicities)
