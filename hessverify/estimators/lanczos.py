@@ -9,8 +9,8 @@ copy. Once k values are locked, :func:`hessverify.estimators.certificates.certif
 start on the deflated operator until it finds nothing at or above the k-th value with a failure probability
 below the requested one; only then are multiplicities claimed. Its first run also deflates the search's resolved
 Ritz pairs next to the k values and tests the rest at a threshold lowered by their coupling (a Schur-complement
-bound; ``certificates``, "Reusing the search"), which widens the gap it has to see across. ``"none"`` and ``"selective"`` make a single
-run and set ``multiplicities_guaranteed=False``.
+bound; ``certificates``, "Reusing the search"), which widens the gap it has to see across. ``"none"`` and
+``"selective"`` make a single run and set ``multiplicities_guaranteed=False``.
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from theory.linear import (balanced_spectrum, ggn_trace, least_squares_floor, sh
 DEPTH = 4
 INIT_SCALE = 0.3  # singular value of every layer at balanced initialisation
 #: part of every cache key: bump it when a cell's computation changes, so stale cached cells are not reused
-CACHE_VERSION = 4
+CACHE_VERSION = 5  # 5: the certificate of issue 24 reuses the search
 TOP_K = 10  # eigenvalues followed along training (003 Fig 4)
 TRACE_PROBES = 30  # Hutchinson probes per checkpoint (003 Fig 3 uses 100)
 SOURCE_SETTINGS = ("003 App. C: MNIST, Fashion-MNIST and CIFAR-10 subsets of n = 5000, 4-layer width-64 networks, "

@@ -20,7 +20,7 @@ CLASSES = {"quick": tuple(range(2, 11)), "paper": tuple(range(2, 11)), "test": (
 PER_CLASS = {"quick": 50, "paper": 50, "test": 20}
 #: the sgd_run recipe of the claims
 RECIPE = dict(hidden=32, lr=0.1, batch_size=32, pool=2)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the certificate of issue 24 reuses the search (failure probabilities change)
 
 
 def measure(num_classes: int, seed: int, per_class: int) -> dict:

@@ -163,6 +163,11 @@ def test_reported_probability_is_in_units_of_the_whole():
     A = symmetric_from_eigenvalues(np.concatenate([[2.0], np.linspace(0, 1, 59)]), seed=1)
     r = lanczos(A, k=1, seed=0)
     assert r.multiplicities_guaranteed
+    last = r.history["certification_runs"][-1]
+    assert last["level"] == run_level(DEFAULT_FAILURE_PROBABILITY, len(r.history["certification_runs"]) - 1)
+    assert 0 < last["failure_probability"] <= last["level"]
+    assert r.multiplicity_failure_probability == pytest.approx(
+        last["failure_probability"] * DEFAULT_FAILURE_PROBABILITY / last["level"], rel=1e-12)
     assert r.multiplicity_failure_probability <= DEFAULT_FAILURE_PROBABILITY
 
 
