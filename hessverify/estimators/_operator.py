@@ -45,7 +45,9 @@ def scale_error(what: str, size: float, dtype: torch.dtype, n: int) -> ValueErro
     lo, hi = safe_scale_range(dtype, n)
     return ValueError(f"op {what} {size:.3g}, outside the range {lo:.2g} to {hi:.2g} where {dtype} Lanczos norms "
                       "and tridiagonal eigensolvers are safe (squares would underflow or overflow); rescale op "
-                      "by a power of two (op * 2**k) and divide the eigenvalues and traces by it")
+                      "by a power of two: op * 2**k for a tensor, array or scipy LinearOperator, "
+                      "op.to_scipy() * 2**k for a curvature operator (float64); then divide the eigenvalues and "
+                      "traces by 2**k")
 
 
 def _check_size_and_symmetry(big: float, n: int, scale, asym, dtype: torch.dtype) -> None:

@@ -77,3 +77,28 @@ def test_inside_the_range_near_its_edges_a_certified_answer_is_right(which, edge
     allowed = r.residuals.numpy() + r.tol * np.abs(truth).max()
     assert np.all(np.abs(r.eigenvalues.numpy() - truth[order[:3]]) <= allowed), (r.eigenvalues / scale,
                                                                               truth[order[:3]] / scale)
+
+
+def test_the_advice_of_the_error_works():
+    """The error's fix, followed: a matrix at 1e-170 as ``LinearOperator * 2**k``, and a curvature operator of that
+    scale as ``op.to_scipy() * 2**k``, give the right values once divided by ``2**k``."""
+    A = matrix(1e-170, n=40)
+    k = 2.0**560
+    r = lanczos(sla.aslinearoperator(A.numpy()) * k, k=2, seed=0)
+    truth = np.sort(np.linalg.eigvalsh(A.numpy()))[::-1][:2]
+    assert r.multiplicities_guaranteed
+    np.testing.assert_allclose(r.eigenvalues.numpy() / k, truth, rtol=1e-9)
+
+    from hessverify.operators import hessian
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2, bias=False).double()
+    X, Y = torch.randn(8, 3, dtype=torch.float64) * 1e-80, torch.zeros(8, 2, dtype=torch.float64)
+    H = hessian(model, "mse", X, Y)
+    with pytest.raises(ValueError, match=r"op.to_scipy\(\) \* 2\*\*k"):
+        lanczos(H, k=1, seed=0)
+    r = lanczos(H.to_scipy() * k, k=2, seed=0)
+    # "mse" is (1/(2n)) ||f - Y||^2; for a linear layer H = (X^T X / n) (x) I_2, so its top value is doubled
+    Xs = X.numpy() * 1e80
+    top = np.linalg.eigvalsh(Xs.T @ Xs / 8)[-1] * 1e-160
+    assert r.multiplicities_guaranteed
+    np.testing.assert_allclose(r.eigenvalues.numpy() / k, [top, top], rtol=1e-9)
