@@ -36,11 +36,14 @@ share :func:`run_level` of ``failure_probability`` (90% for the first, then halv
 ``failure_probability`` is the issuing run's bound in units of the whole (its bound over its share, times the
 whole), so "reported <= requested" is the test for every run.
 
-Reusing the search. The search's last run also holds Ritz pairs next to the locked ones, ``W`` with values
-``Theta_W``, whose coupling to everything else the Lanczos relation bounds. With ``B`` the operator deflated
-against every locked vector, ``r`` the run's residual, ``s_W`` the last row of ``W``'s eigenvectors of ``T`` and
-``F`` the run's rounding, ``B W = W Theta_W + r s_W^T + P F S_W``. In a basis ``[W, Z]`` of ``B``'s range,
-``B = [[M, E^T], [E, C]]`` with ``||M - Theta_W|| <= ||F||`` and ``||E|| <= c := ||r|| ||s_W|| + ||F||``.
+Reusing the search. The search's last run also holds Ritz pairs next to the locked ones, ``W = Q X`` with
+values ``Theta_W``, whose coupling to everything else the Lanczos relation bounds. ``X`` (``m x r``) are their
+coefficients, orthogonalised against the locked vectors' and rotated so that ``X^T T X = Theta_W``; with ``B``
+the operator deflated against every locked vector, ``r`` the run's residual and ``F`` its rounding,
+``B W = W Theta_W + Q (T X - X Theta_W) + r e_m^T X + P F X``. In a basis ``[W, Z]`` of ``B``'s range,
+``B = [[M, E^T], [E, C]]`` with ``||M - Theta_W|| <= ||F||`` and
+``||E|| <= c := ||T X - X Theta_W|| + ||r|| ||e_m^T X|| + ||F||`` (the first term is rounding unless the
+orthogonalisation moved ``X``).
 If ``B v = lambda v`` with ``lambda > lambda_max(C)``, then the ``W`` part ``a`` of ``v`` is not zero and
 ``lambda = a^T M a + a^T E^T (lambda - C)^{-1} E a <= lambda_max(M) + c^2 / (lambda - lambda_max(C))`` (the
 Schur complement, ``||a|| = 1``). So when ``g = x - max Theta_W - ||F|| > 0`` and ``C`` has nothing at or above
@@ -208,7 +211,8 @@ class Neighbours:
 
     ``vectors`` (``d x r``, orthonormal, orthogonal to the locked vectors) and ``values`` (their Ritz values);
     ``coupling`` bounds the block ``E`` of the deflated operator between them and the rest
-    (``||r|| ||s_W|| + ||F||``); ``rounding`` bounds ``||M - diag(values)||``, ``M = W^T B W`` (``||F||``)."""
+    (``||T X - X Theta_W|| + ||r|| ||e_m^T X|| + ||F||``); ``rounding`` bounds ``||M - diag(values)||``,
+    ``M = W^T B W`` (``||F||``)."""
 
     vectors: torch.Tensor
     values: np.ndarray
