@@ -34,11 +34,12 @@ SAFE_SCALE_FRACTION = 0.45
 
 
 def safe_scale_range(dtype: torch.dtype, n: int) -> tuple[float, float]:
-    """``(lo, hi)``: the magnitudes of an operator's entries or of its products with unit vectors that the
-    estimators handle in ``dtype`` (powers of two; ``hi`` also keeps the norms of ``n``-vectors finite)."""
+    """``(lo, hi)``: the magnitudes of an operator's entries, or of its products' gains ``max|Av| / max|v|``,
+    that the estimators handle in ``dtype`` (powers of two). ``hi`` also keeps ``||A v||`` finite for unit
+    ``v``: ``||A||_2 <= n max|a_ij|``, and the norm of an ``n``-vector squares it."""
     fi = torch.finfo(dtype)
     e = round(SAFE_SCALE_FRACTION * math.log2(fi.tiny))
-    return 2.0**e, min(2.0**-e, (fi.max / max(n, 1)) ** 0.5 / 16)
+    return 2.0**e, min(2.0**-e, fi.max**0.5 / (16 * max(n, 1)))
 
 
 def scale_error(what: str, size: float, dtype: torch.dtype, n: int) -> ValueError:
@@ -185,21 +186,22 @@ class SymmetricOperator:
         if not bool(torch.isfinite(out).all()):
             raise ValueError(f"op returned NaN or Inf at product {self.num_matvecs} (its input was finite); check the "
                              "model, data and parameters, or rescale an operator whose entries overflow")
-        if not getattr(self, "_scale_checked", False):
-            self._check_scale(V, out)
+        self._check_scale(V, out)
         return out
 
     def _check_scale(self, V: torch.Tensor, out: torch.Tensor) -> None:
-        """On the first product that is not zero: its gain ``max|A V| / max|V|`` (no squares, so it cannot
-        underflow) must lie in :func:`safe_scale_range`; a matrix-free operator has no other measure of scale."""
+        """The gain ``max|A V| / max|V|`` of a product (no squares, so it cannot underflow) must lie in
+        :func:`safe_scale_range`: below its top on every product (a start vector can hide a huge direction), and
+        above its bottom on the first product that is not zero (later ones may meet a null space). A matrix-free
+        operator has no other measure of scale."""
         top_in, top_out = float(V.abs().max()), float(out.abs().max())
         if top_out == 0 or top_in == 0:
             return
-        self._scale_checked = True
         gain = top_out / top_in
         lo, hi = safe_scale_range(self.dtype, self.size)
-        if not lo <= gain <= hi:
+        if gain > hi or (gain < lo and not getattr(self, "_scale_checked", False)):
             raise scale_error("has products of size", gain, self.dtype, self.size)
+        self._scale_checked = True
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         return self.matmat(v[:, None])[:, 0]

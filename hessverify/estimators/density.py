@@ -110,7 +110,9 @@ def spectral_density(
     theta, S = run.ritz()
     res = run.residual_estimates(S)
     lo, hi = float(theta[0] - res[0]), float(theta[-1] + res[-1])
-    delta = margin * max(hi - lo, 1e-12 * max(abs(lo), abs(hi), 1.0))
+    # the floor is relative to the spectrum's size (an absolute one widened a 1e-13-scale spectrum 20-fold);
+    # only the zero operator falls back to 1
+    delta = margin * (max(hi - lo, 1e-12 * max(abs(lo), abs(hi))) or 1.0)
     lo, hi = lo - delta, hi + delta
     h = (hi - lo) / 2  # the half-width of 002 Alg. 4's normalisation (A - c I) / h
     nodes, weights = [], []

@@ -19,12 +19,25 @@ from hessverify.estimators.result import STOP_FRACTION, SpectralResult, finish_s
 
 
 def _svqb(Z: torch.Tensor, AZ: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Orthonormalise the columns of ``Z`` (and map ``AZ`` alike), dropping directions below ``eps``."""
+    """Orthonormalise the columns of ``Z`` (and map ``AZ`` alike) by SVQB (Stathopoulos and Wu 2002): the Gram
+    matrix of the unit-scaled columns, its directions below ``sqrt(eps)`` of the largest dropped. Without the
+    scaling a block mixing unit columns with tiny residuals kept directions at ``eps`` and amplified their
+    rounding by ``1/sqrt(eps)``: spurious Ritz values far outside the spectrum (an outside review's case)."""
+    norms = torch.linalg.vector_norm(Z, dim=0)
+    live = norms > 0
+    Z, AZ = Z[:, live] / norms[live], AZ[:, live] / norms[live]
     G = Z.T @ Z
     s, U = torch.linalg.eigh((G + G.T) / 2)
-    keep = s > eps * s.max().clamp_min(torch.finfo(Z.dtype).tiny)
+    keep = s > eps**0.5 * s.max().clamp_min(torch.finfo(Z.dtype).tiny)
     M = U[:, keep] / s[keep].sqrt()
     return Z @ M, AZ @ M
+
+
+def _orthonormal(X: torch.Tensor, eps: float) -> bool:
+    """``max |X^T X - I| <= sqrt(eps)``: the block's Ritz values are then Rayleigh quotients (lower bounds on
+    ``||A||`` to that accuracy)."""
+    G = X.T @ X
+    return bool((G - torch.eye(G.shape[0], dtype=G.dtype, device=G.device)).abs().max() <= eps**0.5)
 
 
 def lobpcg(
@@ -116,7 +129,8 @@ def lobpcg(
         X, AX = X @ C, AX @ C
         R = AX - X * theta
         rnorm = torch.linalg.vector_norm(R, dim=0)
-        norm_est = max(norm_est, float(theta.abs().max()))
+        if _orthonormal(X, A.eps):  # a norm estimate only from a basis whose Ritz values are Rayleigh quotients
+            norm_est = max(norm_est, float(theta.abs().max()) * (1 - A.eps**0.5))
         history["residuals"].append(rnorm[:k].cpu())
         history["ritz_values"].append(theta[:k].cpu())
         if callback is not None:
@@ -129,6 +143,7 @@ def lobpcg(
         W = R[:, active]
         W = W - X @ (X.T @ W)
         W = W - X @ (X.T @ W)
+        W = W / torch.linalg.vector_norm(W, dim=0).clamp_min(torch.finfo(W.dtype).tiny)  # unit, like X and P
         AW = A.matmat(W)
         Z, AZ = (W, AW) if P is None else (torch.cat([W, P], 1), torch.cat([AW, AP], 1))
         # orthonormalise [W, P] against X, then among themselves (twice for stability)

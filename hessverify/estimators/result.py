@@ -93,7 +93,14 @@ def finish_spectral(A, vals, vecs, *, which: str, tol: float, norm_est: float, m
 
     vals_t = torch.as_tensor(np.asarray(vals, dtype=float), dtype=A.dtype, device=A.device)
     Y = torch.stack(list(vecs), dim=1) if len(vecs) else torch.zeros(A.size, 0, dtype=A.dtype, device=A.device)
-    res = torch.linalg.vector_norm(A.matmat(Y) - Y * vals_t, dim=0)
+    AY = A.matmat(Y)
+    # a returned vector that is zero, or whose norm overflowed, certifies nothing: its residual is inf
+    ynorm = torch.linalg.vector_norm(Y, dim=0)
+    bad = ~(torch.isfinite(ynorm) & (ynorm > 0))
+    safe = torch.where(bad, torch.ones_like(ynorm), ynorm)
+    res = torch.linalg.vector_norm(AY - Y * vals_t, dim=0) / safe
+    res = torch.where(bad | ~torch.isfinite(res), torch.full_like(res, float("inf")), res)
+    rayleigh = (Y * AY).sum(0) / safe**2  # a lower bound on ||A|| for any vector, unlike a returned value
     if which == "SA":
         order = torch.argsort(vals_t, stable=True)
     elif which == "LM":
@@ -101,7 +108,8 @@ def finish_spectral(A, vals, vecs, *, which: str, tol: float, norm_est: float, m
     else:
         order = torch.argsort(vals_t, descending=True, stable=True)
     vals_t, res, Y = vals_t[order], res[order], Y[:, order]
-    norm_est = max(norm_est, float(vals_t.abs().max()) if vals_t.numel() else 0.0)
+    sound = rayleigh[~bad].abs()
+    norm_est = max(norm_est, float(sound.max()) if sound.numel() else 0.0)
     converged = res <= tol * max(norm_est, 1e-300)
     notes = list(notes)
     if not bool(converged.all()):
