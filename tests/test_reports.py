@@ -113,19 +113,25 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
     cmd = [sys.executable, "-m", "hessverify.cli", "reports", "--profile", "test", "--out", str(out), "--only",
            "ablations"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def entries() -> list:
+        # pathlib's glob matches dot-files: a write the kill interrupted leaves a hidden temporary file whose name
+        # also ends in .json (CI once counted one as a finished cell: "11 computed" where 10 were missing)
+        return [p for p in cache_dir.glob("*.json") if not p.name.startswith(".")]
+
     deadline = time.time() + 300
-    while time.time() < deadline and len(list(cache_dir.glob("*.json"))) < 3:
+    while time.time() < deadline and len(entries()) < 3:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = len(list(cache_dir.glob("*.json")))
+    done = len(entries())
     assert done >= 3, "the run was killed before it finished three cells"
-    for p in cache_dir.glob("*.json"):  # a killed write leaves at most a hidden temporary file, never a bad .json
+    for p in entries():  # a killed write leaves at most a hidden temporary file, never a bad .json
         json.loads(p.read_text())
     r = run_reports(out, "ablations")
     assert r.returncode == 0, r.stderr
     summary = [line for line in r.stderr.splitlines() if "cache:" in line][-1]
-    total = len(list(cache_dir.glob("*.json")))
+    total = len(entries())
     # every cell finished before the kill is loaded, and only the missing ones are computed
     assert f"{total - done} computed" in summary, summary
     assert int(summary.split("cache: ")[1].split(" hits")[0]) >= done
