@@ -183,18 +183,20 @@ class SymmetricOperator:
             raise ValueError(f"op's product has shape {tuple(out.shape)} for an operand of shape {tuple(V.shape)}; a "
                              f"d x d operator must map ({self.size}, k) to ({self.size}, k)")
         out = out.to(dtype=self.dtype, device=self.device)
-        if not bool(torch.isfinite(out).all()):
-            raise ValueError(f"op returned NaN or Inf at product {self.num_matvecs} (its input was finite); check the "
-                             "model, data and parameters, or rescale an operator whose entries overflow")
-        self._check_scale(V, out)
+        if out.numel():
+            # one reduction and one host transfer serve both checks: max|A V| is finite exactly when A V is
+            top_in, top_out = torch.stack([V.abs().max().to(out), out.abs().max()]).tolist()
+            if not math.isfinite(top_out):
+                raise ValueError(f"op returned NaN or Inf at product {self.num_matvecs} (its input was finite); check "
+                                 "the model, data and parameters, or rescale an operator whose entries overflow")
+            self._check_scale(top_in, top_out)
         return out
 
-    def _check_scale(self, V: torch.Tensor, out: torch.Tensor) -> None:
+    def _check_scale(self, top_in: float, top_out: float) -> None:
         """The gain ``max|A V| / max|V|`` of a product (no squares, so it cannot underflow) must lie in
         :func:`safe_scale_range`: below its top on every product (a start vector can hide a huge direction), and
         above its bottom on the first product that is not zero (later ones may meet a null space). A matrix-free
         operator has no other measure of scale."""
-        top_in, top_out = float(V.abs().max()), float(out.abs().max())
         if top_out == 0 or top_in == 0:
             return
         gain = top_out / top_in

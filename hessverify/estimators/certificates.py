@@ -95,8 +95,8 @@ def relation_rounding(run, eps: float) -> float:
     breakdown the residual dropped there (at most ``eps d (max|alpha| + max beta)``, the kernel's breakdown test;
     its size is not kept)."""
     alpha, beta = np.asarray(run.alpha, dtype=float), np.asarray(run.beta, dtype=float)
-    previous = np.concatenate([[0.0], beta[:-1]])
-    cols = run.corrections + ROUNDING_FACTOR * eps * (np.abs(alpha) + previous + beta)
+    cols = step_rounding(np.asarray(run.corrections, dtype=float), alpha, np.concatenate([[0.0], beta[:-1]]), beta,
+                         eps)
     dropped = eps * run.basis_blocks[0].shape[1] * (np.abs(alpha).max() + beta.max()) if run.restarted_at else 0.0
     return float(math.sqrt(float(cols @ cols) + len(run.restarted_at) * dropped**2))
 
@@ -220,16 +220,20 @@ class Neighbours:
     rounding: float
 
     def threshold_shift(self, which: str, x: float) -> float | None:
-        """``eta = coupling^2 / g`` with ``g = x - max_s (s theta) - rounding`` over the values and the ends ``s``
-        of ``which`` (both rounded outwards), when ``g > 0`` (the rest is then tested at ``x - eta``); else
-        None."""
-        top = max(float(np.max(s * self.values)) for s in ends(which))
-        eps = np.finfo(np.float64).eps
-        g = x - top - self.rounding - 4 * eps * (abs(x) + abs(top))  # the subtraction's own rounding, outwards
-        if not g > 0:
-            return None
-        eta = self.coupling**2 / g * (1 + 4 * eps)
-        return eta if math.isfinite(eta) else None
+        """:func:`threshold_shift` of these neighbours."""
+        return threshold_shift(self.values, self.coupling, self.rounding, which, x)
+
+
+def threshold_shift(values, coupling: float, rounding: float, which: str, x: float) -> float | None:
+    """``eta = coupling^2 / g`` with ``g = x - max_s (s theta) - rounding`` over the ``values`` and the ends ``s``
+    of ``which`` (both rounded outwards), when ``g > 0`` (the rest is then tested at ``x - eta``); else None."""
+    top = max(float(np.max(s * np.asarray(values))) for s in ends(which))
+    eps = np.finfo(np.float64).eps
+    g = x - top - rounding - 4 * eps * (abs(x) + abs(top))  # the subtraction's own rounding, outwards
+    if not g > 0:
+        return None
+    eta = coupling**2 / g * (1 + 4 * eps)
+    return eta if math.isfinite(eta) else None
 
 
 #: at most this many neighbours are kept from the search (memory: one vector each)
@@ -273,8 +277,7 @@ def neighbours_from_run(run, locked_positions, locked_coefficients, which: str, 
     for r in range(1, min(len(rest) - 1, MAX_NEIGHBOURS) + 1):
         if not resolved[r - 1]:
             break
-        trial = Neighbours(None, theta[rest[:r]], beta_m * float(np.linalg.norm(last[:r])) + rounding, rounding)
-        eta = trial.threshold_shift(which, x)
+        eta = threshold_shift(theta[rest[:r]], beta_m * float(np.linalg.norm(last[:r])) + rounding, rounding, which, x)
         if eta is None:
             break
         if x - eta - reach[r] > best_gap:
@@ -282,11 +285,10 @@ def neighbours_from_run(run, locked_positions, locked_coefficients, which: str, 
     if best_r == 0:
         return None
     values, X, coupling = _orthogonal_pairs(run, S[:, rest[:best_r]], np.asarray(locked_coefficients))
-    nb = Neighbours(None, values, coupling + beta_m * float(np.linalg.norm(X[-1])) + rounding, rounding)
-    if nb.threshold_shift(which, x) is None:
+    coupling += beta_m * float(np.linalg.norm(X[-1])) + rounding
+    if threshold_shift(values, coupling, rounding, which, x) is None:
         return None
-    W = run.vectors(X)
-    return Neighbours(W, values, nb.coupling, rounding)
+    return Neighbours(run.vectors(X), values, coupling, rounding)
 
 
 def _orthogonal_pairs(run, X: np.ndarray, locked: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -172,7 +172,6 @@ def _single_which(A, k, which, reorth, opts, g, run_options, callback, certify, 
                                 generator=g, failure_probability=failure_probability, max_steps=opts.max_iter,
                                 runs=max(1, max_runs(k) - s.runs), sync_every=run_options["sync_every"],
                                 report=callback, matvecs_before=s.matvecs_before, neighbours=neighbours)
-        neighbours = None
         s.values += list(cert.values)
         s.vectors += list(cert.vectors)
         certificate, cert_steps, cert_runs = cert.failure_probability, cert.steps, list(cert.history)
