@@ -35,6 +35,10 @@ def _worker(rank, rendezvous, out_dir):
                    os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
+    # Reached only on success. Skip interpreter finalisation: torch 2.13's gloo worker threads can abort it with
+    # "terminate called without an active exception" after every result is saved (3 of 20 runs here; the teardown
+    # race is pytorch/pytorch#179291's). An exception above still propagates and fails the test.
+    os._exit(0)
 
 
 def test_two_gloo_ranks_equal_one_process(tmp_path):
