@@ -229,8 +229,9 @@ def lanczos(
     which
         ``"LA"`` largest, ``"SA"`` smallest, ``"LM"`` largest magnitude, ``"BE"`` both ends (k/2 from each).
     tol
-        Residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32); ``converged[i]`` is exactly
-        ``residuals[i] <= tol * ||A||_est`` with ``||A||_est`` the largest Ritz magnitude seen.
+        Residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32); ``converged[i]`` is
+        ``residuals[i] <= tol * ||A||_est`` with ``||A||_est`` the largest Ritz magnitude seen, and the value not a
+        ghost copy (``reorth="none"``: see :func:`hessverify.estimators.result.ghost_copies`).
     max_iter
         Steps of one run (default ``min(n, max(20 k, 200))``).
     v0

@@ -67,7 +67,7 @@ def lobpcg(
     which
         ``"LA"`` or ``"SA"``.
     tol
-        Residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32); ``converged[i]`` is exactly
+        Residual relative to ``||A||`` (default 1e-10 in float64, 1e-4 in float32); ``converged[i]`` is
         ``residuals[i] <= tol * ||A||_est``.
     max_iter
         Iterations (default 500).

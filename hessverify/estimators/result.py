@@ -19,9 +19,11 @@ class SpectralResult:
 
     ``residuals[i]`` bounds the distance from ``eigenvalues[i]`` to the nearest true eigenvalue (for a
     symmetric ``A`` and unit ``y``: ``min_j |lambda_j - theta| <= ||A y - theta y||``). ``converged[i]`` says
-    whether that bound met the tolerance: ``converged[i]`` is exactly ``residuals[i] <= tol * ||A||_est``, with
+    whether that bound met the tolerance: ``converged[i]`` is ``residuals[i] <= tol * ||A||_est``, with
     ``tol`` the relative tolerance (the requested one, or the dtype's default) and ``||A||_est`` the largest Ritz
-    magnitude seen; ``tol`` means this in every estimator. ``multiplicities_guaranteed`` is True only when the
+    magnitude seen; ``tol`` means this in every estimator. A value whose vector lies within 30 degrees of the
+    span of better converged ones' is a ghost copy of an eigenvalue already returned (Lanczos without
+    reorthogonalisation) and is not converged either, with a warning. ``multiplicities_guaranteed`` is True only when the
     method earned it: repeated eigenvalues are reported as often as they occur (see each method's docstring);
     it defaults to False.
 
@@ -37,7 +39,7 @@ class SpectralResult:
     num_matvecs : int
         Operator-vector products spent (a block product of ``c`` columns counts ``c``).
     converged : torch.Tensor
-        Booleans (k,): ``residuals <= tol * ||A||_est``.
+        Booleans (k,): ``residuals <= tol * ||A||_est`` and not a ghost copy.
     method : str
         The estimator that produced the result, e.g. ``"lanczos[full]"``.
     eigenvectors : torch.Tensor or None
@@ -82,13 +84,39 @@ class SpectralResult:
         return bool(self.converged.all())
 
 
+#: a converged value whose unit vector lies within this angle of the span of the better converged values' vectors
+#: is a ghost copy, not another eigenvalue (:func:`ghost_copies`)
+GHOST_DEGREES = 30.0
+
+
+def ghost_copies(Y: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """Which columns of ``Y`` (best first) repeat an eigenvector already returned: among the ``candidates``, a
+    unit column whose component orthogonal to the better candidates' span has norm below
+    ``sin(GHOST_DEGREES)``. Eigenvectors of distinct eigenvalues are orthogonal, so two accurate pairs can only be
+    this close in one eigenspace; Lanczos without reorthogonalisation returns such copies of one converged
+    eigenvector (Paige; 000 §3.3), each with a small residual. Orthonormal outputs have none."""
+    ghosts = torch.zeros_like(candidates)
+    sine = float(np.sin(np.radians(GHOST_DEGREES)))
+    basis = Y[:, :0]
+    for i in torch.nonzero(candidates).flatten().tolist():
+        y = Y[:, i] / torch.linalg.vector_norm(Y[:, i])
+        for _ in range(2):  # twice is enough (Kahan-Parlett)
+            y = y - basis @ (basis.T @ y)
+        left = float(torch.linalg.vector_norm(y))
+        if left < sine:
+            ghosts[i] = True
+        else:
+            basis = torch.cat([basis, (y / left)[:, None]], dim=1)
+    return ghosts
+
+
 def finish_spectral(A, vals, vecs, *, which: str, tol: float, norm_est: float, method: str, iterations: int,
                     history: dict, notes: list, matvecs_before: int, return_eigenvectors: bool,
                     multiplicities_guaranteed: bool, multiplicity_failure_probability: float | None = None,
                     advice: str = "raise max_iter") -> SpectralResult:
     """The tail every eigen-estimator shares: explicit residuals ``||A y - theta y||`` (one block product), best-first
-    order for ``which``, ``converged = residual <= tol * norm_est`` exactly, warnings issued and recorded.
-    Multiplicities are claimed only if every value converged."""
+    order for ``which``, ``converged = (residual <= tol * norm_est)`` and not a ghost copy (:func:`ghost_copies`),
+    warnings issued and recorded. Multiplicities are claimed only if every value converged."""
     from hessverify.estimators._operator import emit_warnings
 
     vals_t = torch.as_tensor(np.asarray(vals, dtype=float), dtype=A.dtype, device=A.device)
@@ -110,11 +138,17 @@ def finish_spectral(A, vals, vecs, *, which: str, tol: float, norm_est: float, m
     vals_t, res, Y = vals_t[order], res[order], Y[:, order]
     sound = rayleigh[~bad].abs()
     norm_est = max(norm_est, float(sound.max()) if sound.numel() else 0.0)
-    converged = res <= tol * max(norm_est, 1e-300)
+    reached = res <= tol * max(norm_est, 1e-300)
+    ghosts = ghost_copies(Y, reached)
+    converged = reached & ~ghosts
     notes = list(notes)
-    if not bool(converged.all()):
-        notes.append(f"{int((~converged).sum())} of {len(vals)} values did not reach tol={tol:g} (residual <= tol * "
+    if not bool(reached.all()):
+        notes.append(f"{int((~reached).sum())} of {len(vals)} values did not reach tol={tol:g} (residual <= tol * "
                      f"||A||); {advice}")
+    if bool(ghosts.any()):
+        notes.append(f"{int(ghosts.sum())} of {len(vals)} values are ghost copies (their vectors lie within "
+                     f"{GHOST_DEGREES:g} degrees of the span of better converged ones: lost orthogonality repeats an "
+                     "eigenvalue already returned) and are not counted as converged; use reorth='full'")
     notes = emit_warnings(notes)
     return SpectralResult(
         eigenvalues=vals_t, residuals=res, num_matvecs=A.num_matvecs - matvecs_before, converged=converged,
