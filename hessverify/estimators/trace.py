@@ -78,12 +78,29 @@ def _check_probes(A: SymmetricOperator, columns: int, samples: int) -> None:
     check_allocation("the samples", (samples,), A.dtype, device=A.device, hint="lower num_matvecs")
 
 
-def _resolved(samples: torch.Tensor, offset: float, rtol: float | None, min_samples: int, distribution: str) -> bool:
-    """``stderr / |offset + mean| <= rtol`` after at least ``min_samples`` samples."""
-    if rtol is None or samples.numel() < min_samples:
-        return False
-    value = offset + float(samples.mean())
-    return value != 0 and _stderr(samples, distribution) / abs(value) <= rtol
+class _Looks:
+    """The stopping rule ``stderr / |offset + mean| <= rtol`` on a schedule fixed in advance: a first look once
+    there are ``min_samples`` samples, then a look each time they have doubled since the last one, so look ``j``
+    comes at about ``min_samples 2^(j-1)`` probes and :meth:`TraceResult.ci`'s spending over the looks stays small
+    (``(1 - level) / 20`` at the fourth look)."""
+
+    def __init__(self, rtol: float | None, min_samples: int, distribution: str, offset: float = 0.0):
+        self.rtol, self.next, self.distribution, self.offset = rtol, min_samples, distribution, offset
+        self.count, self.last = 0, None  # looks so far, and the number of samples at the last one
+
+    def stop(self, samples: torch.Tensor) -> bool:
+        if self.rtol is None or samples.numel() < self.next:
+            return False
+        self.count, self.last, self.next = self.count + 1, samples.numel(), 2 * samples.numel()
+        value = self.offset + float(samples.mean())
+        return value != 0 and _stderr(samples, self.distribution) / abs(value) <= self.rtol
+
+    def charged(self, samples: torch.Tensor) -> int:
+        """The looks the reported interval is charged for: up to the last one, or one more when the samples ran
+        out after it (the reported samples are then a look of their own); 0 without a stopping rule."""
+        if self.rtol is None:
+            return 0
+        return self.count if self.last == samples.numel() else self.count + 1
 
 
 def hutchinson(
@@ -113,12 +130,13 @@ def hutchinson(
     seed, generator
         The random probes.
     rtol
-        Stop once ``stderr / |value| <= rtol`` (after at least ``min_samples`` probes); None: use every probe.
-        Stopping when the estimated error happens to be small biases ``ci()`` towards intervals too narrow (with
-        ``min_samples=2``, 95% intervals missed 11-12% of the time on a 30x30 test matrix; 6% at the default 10):
-        for an interval to rely on, use a fixed ``num_matvecs`` (``rtol=None``).
+        Stop once ``stderr / |value| <= rtol``, tested first after ``min_samples`` probes and then each time the
+        probes have doubled (so the run may take up to twice the probes the target needs); None: use every probe.
+        ``ci()`` accounts for the looks (see :meth:`TraceResult.ci`): its interval stays valid however the
+        stopping fell, and is wider than a fixed-size one (Student-t at ``1 - (1 - level) / (J (J + 1))`` after
+        ``J`` looks; 3.0 standard errors instead of 1.96 at the fourth look, for 95%).
     min_samples
-        Probes before ``rtol`` is tested (at least 2).
+        Probes before ``rtol`` is first tested (at least 2).
     block
         Probes multiplied together (one ``matmat``).
     callback, progress
@@ -131,6 +149,14 @@ def hutchinson(
     -------
     TraceResult
         ``value``, ``stderr`` (sample standard deviation over ``sqrt(m)``), ``ci(level)``, the samples.
+
+    Notes
+    -----
+    ``ci()`` is a Student-t interval, right when the mean of the samples is close to normal. When one eigenvalue
+    dominates, ``z^T A z`` is close to a scaled ``chi^2_1`` (skewness 2.8) and the interval under-covers: one
+    outlier 10 above a bulk of size 0.1, 95% intervals missed 14% of the time at 10 probes, 8.4% at 20 and 6.1% at
+    100 (``test_confidence_interval_under_an_outlier``, an expected failure). Deflate the outliers first
+    (:func:`hutchpp`) or use many probes.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     num_samples = check_count(num_matvecs, "num_matvecs")
@@ -144,6 +170,7 @@ def hutchinson(
     samples = torch.empty(0, dtype=A.dtype, device=A.device)
     size = 0.0  # sum over probes of sum_i |z_i (A z)_i|: the scale of the dot products' rounding
     report = with_progress(callback, progress, "hutchinson")
+    looks = _Looks(rtol, min_samples, distribution)
     while samples.numel() < num_samples:
         Z = _probes(A, min(block, num_samples - samples.numel()), distribution, g)
         terms = Z * A.matmat(Z)
@@ -152,13 +179,13 @@ def hutchinson(
         if report is not None:
             report({"step": samples.numel(), "num_matvecs": A.num_matvecs - before,
                     "value": float(samples.mean()), "stderr": _stderr(samples, distribution)})
-        if _resolved(samples, 0.0, rtol, min_samples, distribution):
+        if looks.stop(samples):
             break
     m = samples.numel()
     rounding = _sum_rounding(A, m, size) / m
     return TraceResult(value=float(samples.mean()), stderr=_stderr(samples, distribution),
                        num_matvecs=A.num_matvecs - before, num_samples=m, method=f"hutchinson[{distribution}]",
-                       samples=samples.cpu(), rounding=rounding)
+                       samples=samples.cpu(), rounding=rounding, looks=looks.charged(samples))
 
 
 def hutchpp(
@@ -193,10 +220,11 @@ def hutchpp(
     seed, generator
         The random sketch and probes.
     rtol
-        Stop the remainder probes once ``stderr / |value| <= rtol`` (after ``min_samples`` of them); None: use
-        the whole budget (one product for all remainder probes, as Algorithm 1).
+        Stop the remainder probes once ``stderr / |value| <= rtol``, tested on :func:`hutchinson`'s schedule
+        (after ``min_samples`` of them, then each time they have doubled; ``ci()`` accounts for the looks); None:
+        use the whole budget (one product for all remainder probes, as Algorithm 1).
     min_samples
-        Remainder probes before ``rtol`` is tested (at least 2).
+        Remainder probes before ``rtol`` is first tested (at least 2).
     block
         Remainder probes multiplied together when ``rtol`` is given.
     callback, progress
@@ -238,6 +266,7 @@ def hutchpp(
     step = G.shape[1] if rtol is None else block
     samples = torch.empty(0, dtype=A.dtype, device=A.device)
     size = 0.0
+    looks = _Looks(rtol, min_samples, distribution, offset=exact_part)
     for start in range(0, G.shape[1], max(step, 1)):
         Gb = G[:, start : start + step]
         AG = A.matmat(Gb)
@@ -246,7 +275,7 @@ def hutchpp(
         samples = torch.cat([samples, terms.sum(0)])
         size += float(terms.abs().sum())
         note(exact_part + float(samples.mean()), _stderr(samples, distribution))
-        if _resolved(samples, exact_part, rtol, min_samples, distribution):
+        if looks.stop(samples):
             break
     rest = float(samples.mean()) if samples.numel() else 0.0
     if samples.numel():
@@ -255,4 +284,5 @@ def hutchpp(
     # whole space leaves no remainder (the value is exact up to ``rounding``)
     return TraceResult(value=exact_part + rest, stderr=0.0 if r >= A.size else _stderr(samples, distribution),
                        num_matvecs=A.num_matvecs - before, num_samples=samples.numel(), method="hutchpp",
-                       samples=samples.cpu(), exact_part=exact_part, rounding=rounding)
+                       samples=samples.cpu(), exact_part=exact_part, rounding=rounding,
+                       looks=looks.charged(samples) if samples.numel() else 0)

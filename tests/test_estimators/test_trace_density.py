@@ -60,3 +60,19 @@ def test_log_density_on_power_law_spectrum():
     loglam = np.log(np.abs(lam) + 1e-12)
     w1 = stats.wasserstein_distance(np.log(np.abs(d.nodes.numpy()) + 1e-12), loglam, u_weights=d.weights.numpy())
     assert w1 < 0.1 * (loglam.max() - loglam.min())
+
+
+@pytest.mark.xfail(strict=True, reason="known limitation, documented in hutchinson's docstring: the Student-t "
+                   "interval under-covers when the samples z^T A z are skewed (an outlier dominates the operator)")
+def test_confidence_interval_under_an_outlier():
+    """One eigenvalue 10 above a bulk of size 0.1 (30x30): ``z^T A z`` is close to ``10 chi^2_1``, whose skewness
+    the Student-t interval ignores. Over 1,000 seeds at 20 probes the 95% interval missed 8.4% of the time
+    (Rademacher; 14% at 10 probes, 6.1% at 100). Strict: this test reports when a fix makes it pass."""
+    lam = np.r_[10.0, np.random.default_rng(1).normal(size=29) * 0.1]
+    A = symmetric_from_eigenvalues(lam, seed=0)
+    trials = 1000
+    misses = 0
+    for seed in range(trials):
+        lo, hi = hutchinson(A, 20, seed=seed, check_symmetry=False).ci(0.95)
+        misses += not lo <= lam.sum() <= hi
+    assert misses / trials <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / trials)
