@@ -78,7 +78,6 @@ class Setting:
     model: torch.nn.Module = field(repr=False)
     matrix: np.ndarray | None = None
     eigenvalues: np.ndarray | None = None
-    #: the rationals of an ``exact=True`` setting (:class:`ExactData`), else None
     exact: ExactData | None = field(default=None, repr=False)
 
     @property

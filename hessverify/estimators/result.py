@@ -75,8 +75,6 @@ class SpectralResult:
     multiplicities_guaranteed: bool = False
     history: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
-    #: Kuczynski-Wozniakowski bound on the chance that a value at or above the k-th is missing (None: no
-    #: certification run; see hessverify.estimators.certificates)
     multiplicity_failure_probability: float | None = None
 
     @property
