@@ -186,6 +186,9 @@ class SymmetricOperator:
         if out.numel():
             # one reduction and one host transfer serve both checks: max|A V| is finite exactly when A V is
             top_in, top_out = torch.stack([V.abs().max().to(out), out.abs().max()]).tolist()
+            if not math.isfinite(top_in):  # the estimator's own vector: a bug here, never the user's operator
+                raise RuntimeError(f"hessverify passed a NaN or Inf vector to op at product {self.num_matvecs}; "
+                                   "this is a bug in the estimator, please report it with the call that raised it")
             if not math.isfinite(top_out):
                 raise ValueError(f"op returned NaN or Inf at product {self.num_matvecs} (its input was finite); check "
                                  "the model, data and parameters, or rescale an operator whose entries overflow")

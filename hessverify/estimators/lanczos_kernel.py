@@ -366,8 +366,9 @@ class _Recurrence:
                 return "stop", i
             self.max_abs_alpha = max(self.max_abs_alpha, abs(a_i))
             scale = self.max_abs_alpha + self.max_beta
-            if b_i <= self.A.eps * self.A.size * max(scale, 1e-300) and self.reorth in ("full", "double"):
-                # invariant subspace found: continue from a fresh direction (T becomes block diagonal)
+            if b_i <= self.A.eps * self.A.size * max(scale, 1e-300):
+                # invariant subspace found: continue from a fresh direction (T becomes block diagonal); every
+                # variant, since "none" and "selective" would otherwise divide by a zero beta
                 p.beta.append(0.0)
                 self.coef[1, i] = 0.0
                 p.restarted_at.append(i + 1)

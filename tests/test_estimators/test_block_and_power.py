@@ -28,7 +28,7 @@ def test_lobpcg_counts_multiplicity_three():
     A = symmetric_from_eigenvalues(lam, seed=1)
     r = lobpcg(A, k=3, seed=0)
     np.testing.assert_allclose(r.eigenvalues.numpy(), [6, 6, 6], atol=1e-8)
-    assert r.multiplicities_guaranteed
+    assert r.converged.all() and not r.multiplicities_guaranteed  # right, but LOBPCG certifies nothing
 
 
 def test_lobpcg_block_too_large():

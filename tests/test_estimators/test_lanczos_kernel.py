@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hessverify.estimators import LanczosRun, lanczos_tridiagonal
+from hessverify.estimators import LanczosRun, lanczos, lanczos_ritz, lanczos_tridiagonal
 from tests.spectra import family, symmetric_from_eigenvalues
 
 
@@ -89,3 +89,20 @@ def test_result_is_frozen_and_inputs_are_public():
         lanczos_tridiagonal(A, 5, locked=torch.zeros(29, 2, dtype=torch.float64))
     with pytest.raises(ValueError, match="reorth"):
         lanczos_tridiagonal(A, 5, reorth="partial")
+
+
+@pytest.mark.parametrize("reorth", ["none", "selective"])
+def test_an_exact_breakdown_without_full_reorthogonalisation_continues(reorth):
+    """The second reviewer's cases: a start vector that is an eigenvector, the zero operator and ``5 I`` give
+    ``beta = 0`` at once. Every variant continues from a fresh direction; "none" and "selective" used to divide
+    by the zero and stop with a NaN error that blamed the operator."""
+    D = torch.diag(torch.arange(1.0, 11.0, dtype=torch.float64))
+    e = torch.zeros(10, dtype=torch.float64)
+    e[-1] = 1
+    assert lanczos(D, 2, v0=e, reorth=reorth).eigenvalues.tolist() == pytest.approx([10.0, 9.0], abs=1e-12)
+    zero = torch.zeros(6, 6, dtype=torch.float64)
+    assert lanczos(zero, 2, reorth=reorth, seed=0).eigenvalues.tolist() == [0.0, 0.0]
+    assert lanczos_ritz(zero, reorth=reorth, seed=0).eigenvalues.tolist() == [0.0] * 6
+    for seed in range(20):
+        r = lanczos(5 * torch.eye(4, dtype=torch.float64), 2, reorth=reorth, seed=seed)
+        assert r.eigenvalues.tolist() == pytest.approx([5.0, 5.0], abs=1e-12)

@@ -142,7 +142,7 @@ def test_lobpcg_on_a_ggn_with_triples():
     top = np.sort(np.linalg.eigvalsh((X.T @ X / 200).numpy()))[::-1]
     truth = np.repeat(top, 3)[:4]
     r = lobpcg(G, k=4, seed=0)
-    assert r.multiplicities_guaranteed
+    assert r.converged.all() and not r.multiplicities_guaranteed  # LOBPCG certifies nothing; the values must hold
     assert np.all(np.abs(r.eigenvalues.numpy() - truth) <= r.residuals.numpy() + r.tol * top[0])
 
 

@@ -43,3 +43,10 @@ def test_hutchpp_counts_its_looks():
     assert hutchpp(A, 60, seed=0).looks == 0
     r = hutchpp(A, 300, seed=0, rtol=1e-12, min_samples=4, block=4)
     assert r.num_samples == 100 and r.looks == 6  # looks at 4, 8, 16, 32, 64; out of probes at 100
+
+
+def test_a_rule_that_never_looked_charges_nothing():
+    """A budget below ``min_samples``: the rule never looked, so the samples are a fixed-size sample."""
+    A = symmetric_from_eigenvalues(np.linspace(0.1, 3, 40), seed=0)
+    assert hutchinson(A, 5, seed=0, rtol=0.01, min_samples=10).looks == 0
+    assert hutchpp(A, 9, seed=0, rtol=0.01, min_samples=10).looks == 0
