@@ -155,11 +155,10 @@ def hutchinson(
     -----
     ``ci()`` is a Student-t interval, right when the mean of the samples is close to normal; when ``z^T A z`` is
     skewed it under-covers at small probe counts. When one eigenvalue dominates, ``z^T A z`` is close to a scaled
-    ``chi^2_1`` (skewness 2.8): one outlier 10 above a bulk of size 0.1, 95% intervals missed 14% of the time at
-    10 probes, 8.4% at 20 and 6.1% at 100 (``test_confidence_interval_under_an_outlier``, an expected failure).
-    A few dominant eigenvalues, or a form with few off-diagonal terms (``tr + 2 (z1 z2 + z1 z3 + z2 z3)``: 10%
-    at 20 probes, the second review), do the same. Deflate the outliers first (:func:`hutchpp`) or use many
-    probes.
+    ``chi^2_1`` (skewness 2.8): one outlier 10 above a bulk of size 0.1, 95% intervals at 20 probes missed 8.4%
+    of the time (``test_confidence_interval_under_an_outlier``, an expected failure). A few dominant eigenvalues,
+    or a form with few off-diagonal terms (``tr + 2 (z1 z2 + z1 z3 + z2 z3)``), do the same. Deflate the
+    outliers first (:func:`hutchpp`) or use many probes.
     """
     A = SymmetricOperator(op, check_symmetry=check_symmetry, seed=seed)
     num_samples = check_count(num_matvecs, "num_matvecs")
