@@ -382,7 +382,10 @@ class _Recurrence:
         while j < self.max_steps:
             w = self.step(q, j)
             if j + 1 - chunk_start < self.sync_every and j < self.max_steps - 1:
-                q = w / self.coef[1, j]
+                # the breakdown test runs on the host at the end of the chunk: until then a zero beta must not
+                # divide (q = 0 keeps the steps finite; the host discards them from the breakdown on)
+                beta = self.coef[1, j]
+                q = w / torch.where(beta > 0, beta, torch.ones_like(beta))
                 j += 1
                 continue
             outcome, i = self.host_steps(chunk_start, j)

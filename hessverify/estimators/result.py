@@ -83,19 +83,29 @@ class SpectralResult:
         return bool(self.converged.all())
 
 
+#: a vector whose remainder, orthogonal to the kept ones, has norm at least ``1 - NEAR_ORTHOGONAL`` is kept as it
+#: is (its own residual already met ``tol``): the kept set is then orthonormal to ``sqrt(2e-6)`` per pair
+NEAR_ORTHOGONAL = 1e-6
+
+
 def ghost_copies(Y: torch.Tensor, AY: torch.Tensor, values: torch.Tensor, candidates: torch.Tensor,
                  residuals: torch.Tensor, bound: float) -> torch.Tensor:
     """Which candidate columns of ``Y`` (unit vectors, ``AY = A Y``) repeat an eigenvector already counted.
 
     The candidates are taken in order of increasing residual. Each one's vector is orthogonalised against those
     kept so far, ``y_perp = (y - B c) / s``, and ``A y_perp = (A y - (A B) c) / s`` follows from ``AY`` with no
-    product. The value is kept when ``||A y_perp - theta y_perp|| <= bound``: then ``y_perp`` is an eigenvector
-    to the tolerance, orthogonal to the kept ones, and the kept set is orthonormal with residuals within
-    ``bound`` (Kahan's set bound: as many distinct eigenvalues). Otherwise it is a ghost: Lanczos without
-    reorthogonalisation returns copies of one converged eigenvector, each with a small residual (Paige; 000
-    §3.3), whose orthogonal remainder is rounding, not an eigenvector; ``which="BE"`` can return a simple
-    eigenvalue from both ends. Two accurate vectors of a repeated eigenvalue at any angle are both kept."""
+    product. The value is kept when ``s >= 1 - NEAR_ORTHOGONAL`` (the vector is orthogonal to the kept ones up
+    to what deflation leaves, e.g. power iteration's Hotelling deflation, residual / gap), or when
+    ``||A y_perp - theta y_perp|| <= bound``: then ``y_perp`` is an eigenvector to the tolerance, orthogonal to
+    the kept ones. Either way the kept set is (nearly) orthonormal with residuals within ``bound`` (Kahan's set
+    bound: as many distinct eigenvalues). Otherwise it is a ghost: Lanczos without reorthogonalisation returns
+    copies of one converged eigenvector, each with a small residual (Paige; 000 §3.3), whose orthogonal
+    remainder is rounding, not an eigenvector; ``which="BE"`` can return a simple eigenvalue from both ends.
+    Two accurate vectors of a repeated eigenvalue at angle ``phi`` are both kept when
+    ``(r_1 + r_2) / sin(phi) <= bound`` (the remainder's residual is at most that); closer, the second is
+    dropped: conservative, never a false copy."""
     ghosts = torch.zeros_like(candidates)
+    orthogonal = 1 - NEAR_ORTHOGONAL
     B, AB = Y[:, :0], Y[:, :0]
     for i in sorted(torch.nonzero(candidates).flatten().tolist(), key=lambda j: float(residuals[j])):
         y, Ay = Y[:, i], AY[:, i]
@@ -104,7 +114,7 @@ def ghost_copies(Y: torch.Tensor, AY: torch.Tensor, values: torch.Tensor, candid
             y, Ay = y - B @ c, Ay - AB @ c
         s = float(torch.linalg.vector_norm(y))
         rho = float(torch.linalg.vector_norm(Ay - values[i] * y)) / s if s > 0 else float("inf")
-        if rho <= bound:
+        if s >= orthogonal or rho <= bound:
             B, AB = torch.cat([B, (y / s)[:, None]], dim=1), torch.cat([AB, (Ay / s)[:, None]], dim=1)
         else:
             ghosts[i] = True

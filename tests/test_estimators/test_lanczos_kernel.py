@@ -1,6 +1,7 @@
 """The one Lanczos kernel: the Lanczos relation ``A Q = Q T + r e_m^T`` with orthonormal ``Q`` (matfree's test of
 ``tridiag_sym``), against the matrix it was run on; memory that grows with the steps taken; a frozen result."""
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -106,3 +107,34 @@ def test_an_exact_breakdown_without_full_reorthogonalisation_continues(reorth):
     for seed in range(20):
         r = lanczos(5 * torch.eye(4, dtype=torch.float64), 2, reorth=reorth, seed=seed)
         assert r.eigenvalues.tolist() == pytest.approx([5.0, 5.0], abs=1e-12)
+
+
+@pytest.mark.parametrize("reorth", ["none", "full", "double"])
+def test_a_breakdown_inside_a_synchronisation_chunk(reorth):
+    """The third review: with ``sync_every=10`` (the accelerator default) the steps between host checks divided
+    by a zero beta before the breakdown test ran, and the NaN reached the operator."""
+    zero = torch.zeros(6, 6, dtype=torch.float64)
+    assert lanczos(zero, 1, reorth=reorth, sync_every=10, seed=0).eigenvalues.tolist() == [0.0]
+    assert lanczos_ritz(zero, reorth=reorth, sync_every=10, seed=0).eigenvalues.tolist() == [0.0] * 6
+    for seed in range(5):
+        r = lanczos(3 * torch.eye(8, dtype=torch.float64), 2, reorth=reorth, sync_every=10, seed=seed)
+        assert r.eigenvalues.tolist() == pytest.approx([3.0, 3.0], abs=1e-12)
+
+
+@pytest.mark.parametrize("options", [{"reorth": "none"}, {"reorth": "selective"}, {"certify_multiplicities": False}])
+@pytest.mark.parametrize("which", ["LA", "LM", "BE"])
+def test_an_invariant_start_does_not_end_the_search(options, which):
+    """The third review: a start inside an invariant subspace ended the uncertified search at its breakdown, with
+    that subspace's values marked converged (``[4, 3, 2]`` for the top ``[13, 12, 11]``). The search now goes on
+    from a fresh direction until the space is exhausted or its stop rule holds on the whole."""
+    B = torch.block_diag(torch.diag(torch.tensor([4.0, 3, 2, 1])), torch.diag(torch.arange(5.0, 14.0))).double()
+    v = torch.zeros(13, dtype=torch.float64)
+    v[:4] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = lanczos(B, k=3, v0=v, which=which, **options)
+    expected = {"LA": [13, 12, 11], "LM": [13, 12, 11], "BE": [13, 12, 1]}[which]
+    assert r.eigenvalues.tolist() == pytest.approx(expected, abs=1e-9)
+    D = torch.diag(torch.arange(1.0, 9.0, dtype=torch.float64))
+    assert lanczos(D, 1, v0=torch.eye(8, dtype=torch.float64)[:, 0], **options).eigenvalues.tolist() == \
+        pytest.approx([8.0], abs=1e-9)
