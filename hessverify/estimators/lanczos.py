@@ -98,7 +98,7 @@ class _Search:
                                "locked": len(self.values)})
             if run.m < need:
                 return False
-            if beta <= self.A.eps * self.A.size * max(scale, 1e-300) and run.m < self.A.size - len(self.values):
+            if run.breakdown and run.m < self.A.size - len(self.values):
                 return False  # the start's invariant subspace, not the whole space: go on from a fresh direction
             est = _best(run, self.which, need, beta, theta)[2]
             return bool((est <= STOP_FRACTION * self.tol * max(scale, 1e-300)).all())

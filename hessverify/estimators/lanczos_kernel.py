@@ -287,13 +287,16 @@ class LanczosRun(TridiagonalSpectrum):
 @dataclass
 class _Progress(TridiagonalSpectrum):
     """The run so far, as a ``stop`` callback sees it: ``alpha`` has ``m`` entries, ``beta`` the ``m - 1`` before
-    the current step (whose ``beta_m`` the callback receives), plus ``restarted_at`` and ``num_matvecs``."""
+    the current step (whose ``beta_m`` the callback receives), plus ``restarted_at`` and ``num_matvecs``.
+    ``breakdown``: the current ``beta_m`` is a breakdown (``<= eps d (max|alpha| + max beta)``); unless the
+    callback stops the run there, it goes on from a fresh direction."""
 
     alpha: list = field(default_factory=list)
     beta: list = field(default_factory=list)
     corrections: list = field(default_factory=list)
     restarted_at: list = field(default_factory=list)
     num_matvecs: int = 0
+    breakdown: bool = False
     _cache: dict = field(default_factory=dict)
 
 
@@ -361,12 +364,12 @@ class _Recurrence:
                 self.ritz_history.append(p.ritz_values())
             if self.report is not None:
                 self.report({"step": p.m, "num_matvecs": p.num_matvecs, "beta": b_i})
+            self.max_abs_alpha = max(self.max_abs_alpha, abs(a_i))
+            p.breakdown = b_i <= self.A.eps * self.A.size * max(self.max_abs_alpha + self.max_beta, 1e-300)
             if (self.stop is not None and self.stop(p, b_i)) or i == self.max_steps - 1:
                 p.beta.append(b_i)
                 return "stop", i
-            self.max_abs_alpha = max(self.max_abs_alpha, abs(a_i))
-            scale = self.max_abs_alpha + self.max_beta
-            if b_i <= self.A.eps * self.A.size * max(scale, 1e-300):
+            if p.breakdown:
                 # invariant subspace found: continue from a fresh direction (T becomes block diagonal); every
                 # variant, since "none" and "selective" would otherwise divide by a zero beta
                 p.beta.append(0.0)

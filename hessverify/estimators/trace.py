@@ -286,5 +286,4 @@ def hutchpp(
     # whole space leaves no remainder (the value is exact up to ``rounding``)
     return TraceResult(value=exact_part + rest, stderr=0.0 if r >= A.size else _stderr(samples, distribution),
                        num_matvecs=A.num_matvecs - before, num_samples=samples.numel(), method="hutchpp",
-                       samples=samples.cpu(), exact_part=exact_part, rounding=rounding,
-                       looks=looks.charged(samples) if samples.numel() else 0)
+                       samples=samples.cpu(), exact_part=exact_part, rounding=rounding, looks=looks.charged(samples))

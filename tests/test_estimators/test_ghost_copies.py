@@ -73,7 +73,7 @@ def test_orthonormal_outputs_have_no_ghosts():
         assert r.converged.all(), r.method
 
 
-def test_two_vectors_of_a_repeated_eigenvalue_at_any_angle_are_kept():
+def test_two_exact_eigenvectors_of_a_repeated_eigenvalue_are_kept():
     """The rule asks whether the orthogonal remainder is an eigenvector, not how large the angle is: two exact
     eigenvectors of a double eigenvalue 10 degrees apart are two copies; a copy of one vector plus noise of 1e-12
     is a ghost (its remainder is the noise, whose residual is of the size of the spectrum)."""
